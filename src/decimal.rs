@@ -1,0 +1,298 @@
+//! Exact decimal numbers.
+//!
+//! Meters send decimal digits (`000123.456*kWh`, KMP's mantissa + decimal exponent, `/#1` fields).
+//! Passing them through `f64` turns `63.44` into `63.440000000000005` and makes counters compare
+//! wrongly, so every value in this crate is kept as `mantissa × 10^exponent` and printed from the
+//! digits.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// `mantissa × 10^exponent`, exactly as the meter sent it (trailing zeros are kept, so
+/// `123.450` prints as `123.450`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    mantissa: i64,
+    exponent: i8,
+}
+
+/// Why a string is not a decimal number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    #[error("empty number")]
+    Empty,
+    #[error("invalid character {0:?} in number")]
+    InvalidChar(char),
+    #[error("number has more than 18 significant digits")]
+    TooLong,
+}
+
+/// The largest exponent magnitude we keep; KMP's SiEx allows ±63 but no meter sends more.
+const MAX_EXP: i32 = 63;
+
+impl Decimal {
+    pub const ZERO: Decimal = Decimal {
+        mantissa: 0,
+        exponent: 0,
+    };
+
+    /// `mantissa × 10^exponent`. Exponents beyond ±63 are clamped (KMP's 6-bit limit).
+    pub const fn new(mantissa: i64, exponent: i8) -> Self {
+        Decimal { mantissa, exponent }
+    }
+
+    pub const fn from_int(v: i64) -> Self {
+        Decimal {
+            mantissa: v,
+            exponent: 0,
+        }
+    }
+
+    pub const fn mantissa(&self) -> i64 {
+        self.mantissa
+    }
+
+    pub const fn exponent(&self) -> i8 {
+        self.exponent
+    }
+
+    pub const fn is_zero(&self) -> bool {
+        self.mantissa == 0
+    }
+
+    pub const fn is_negative(&self) -> bool {
+        self.mantissa < 0
+    }
+
+    /// Multiply by `10^n` without touching the digits (kW → W is `shift(3)`), so the result is
+    /// exact. Returns `None` if the exponent would leave the supported range.
+    pub fn shift(self, n: i8) -> Option<Self> {
+        let e = self.exponent as i32 + n as i32;
+        if e.abs() > MAX_EXP {
+            return None;
+        }
+        Some(Decimal {
+            mantissa: self.mantissa,
+            exponent: e as i8,
+        })
+    }
+
+    /// The same value with as few digits as possible (`1193.000` → `1193`). Used after a unit
+    /// change (kW → W) where the meter's trailing zeros carry no meaning.
+    pub fn normalize(self) -> Self {
+        let mut d = self;
+        if d.mantissa == 0 {
+            return Decimal::ZERO;
+        }
+        while d.mantissa % 10 == 0 && d.exponent < MAX_EXP as i8 {
+            d.mantissa /= 10;
+            d.exponent += 1;
+        }
+        // Prefer plain integers over `12e3` when the value is small enough to print in full.
+        while d.exponent > 0 {
+            match d.mantissa.checked_mul(10) {
+                Some(m) => {
+                    d.mantissa = m;
+                    d.exponent -= 1;
+                }
+                None => break,
+            }
+        }
+        d
+    }
+
+    /// Parse a decimal written with `.` or `,` as the separator and an optional sign, such as
+    /// `000123.456`, `-0.5`, `1,6`. Leading zeros are allowed; at most 18 significant digits.
+    pub fn parse(s: &str) -> Result<Self, DecimalError> {
+        Self::parse_bytes(s.as_bytes())
+    }
+
+    pub fn parse_bytes(s: &[u8]) -> Result<Self, DecimalError> {
+        let (neg, digits) = match s.first() {
+            None => return Err(DecimalError::Empty),
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            Some(_) => (false, s),
+        };
+        if digits.is_empty() {
+            return Err(DecimalError::Empty);
+        }
+        let mut mantissa: i64 = 0;
+        let mut frac_digits: i32 = 0;
+        let mut seen_sep = false;
+        let mut seen_digit = false;
+        let mut significant = 0u32;
+        for &b in digits {
+            match b {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    if mantissa != 0 || b != b'0' {
+                        significant += 1;
+                        if significant > 18 {
+                            return Err(DecimalError::TooLong);
+                        }
+                    }
+                    mantissa = mantissa * 10 + (b - b'0') as i64;
+                    if seen_sep {
+                        frac_digits += 1;
+                        if frac_digits > MAX_EXP {
+                            return Err(DecimalError::TooLong);
+                        }
+                    }
+                }
+                b'.' | b',' if !seen_sep => seen_sep = true,
+                other => return Err(DecimalError::InvalidChar(other as char)),
+            }
+        }
+        if !seen_digit {
+            return Err(DecimalError::Empty);
+        }
+        Ok(Decimal {
+            mantissa: if neg { -mantissa } else { mantissa },
+            exponent: -frac_digits as i8,
+        })
+    }
+
+    /// Both values scaled to a common exponent, for comparison. `None` if that overflows,
+    /// which for values from meters (≤ 18 digits, small exponents) does not happen.
+    fn aligned(self, other: Self) -> Option<(i128, i128)> {
+        let e = self.exponent.min(other.exponent) as i32;
+        let scale = |d: Decimal| -> Option<i128> {
+            let shift = (d.exponent as i32 - e) as u32;
+            10i128
+                .checked_pow(shift)
+                .and_then(|p| (d.mantissa as i128).checked_mul(p))
+        };
+        Some((scale(self)?, scale(other)?))
+    }
+
+    /// The nearest `f64`, for arithmetic that needs no exactness (demo simulation, statistics).
+    pub fn to_f64(self) -> f64 {
+        self.mantissa as f64 * 10f64.powi(self.exponent as i32)
+    }
+
+    /// This value as a JSON number token with exactly these digits.
+    pub fn to_json_number(self) -> serde_json::Number {
+        // With `arbitrary_precision`, a Number parsed from a string keeps the string. Our
+        // Display output is always a valid JSON number, so the fallback is unreachable in
+        // practice; it keeps this function total.
+        self.to_string()
+            .parse()
+            .unwrap_or_else(|_| serde_json::Number::from(self.mantissa))
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match self.aligned(*other) {
+            Some((a, b)) => a.cmp(&b),
+            None => self
+                .to_f64()
+                .partial_cmp(&other.to_f64())
+                .unwrap_or(Ordering::Equal),
+        }
+    }
+}
+
+impl fmt::Display for Decimal {
+    /// Always a valid JSON number: `123.456`, `0.5`, `-12`, `1200`, and `12e40` only for
+    /// exponents too large to write out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.mantissa < 0;
+        let digits = self.mantissa.unsigned_abs().to_string();
+        let sign = if neg { "-" } else { "" };
+        let e = self.exponent as i32;
+        if e >= 0 {
+            if e <= 18 {
+                let zeros = if self.mantissa == 0 { 0 } else { e as usize };
+                write!(f, "{sign}{digits}{:0<width$}", "", width = zeros)
+            } else {
+                write!(f, "{sign}{digits}e{e}")
+            }
+        } else {
+            let frac = (-e) as usize;
+            if digits.len() > frac {
+                let (int, fr) = digits.split_at(digits.len() - frac);
+                write!(f, "{sign}{int}.{fr}")
+            } else {
+                write!(f, "{sign}0.{:0>width$}", digits, width = frac)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Decimal {
+    type Err = DecimalError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Decimal::parse(s)
+    }
+}
+
+impl serde::Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json_number().serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_print_keep_digits() {
+        for (input, out) in [
+            ("000123.456", "123.456"),
+            ("63.44", "63.44"),
+            ("00.000", "0.000"),
+            ("0001", "1"),
+            ("-0.5", "-0.5"),
+            ("1,6", "1.6"),
+            ("000018,3", "18.3"),
+            ("0.001", "0.001"),
+        ] {
+            assert_eq!(Decimal::parse(input).map(|d| d.to_string()), Ok(out.into()));
+        }
+    }
+
+    #[test]
+    fn kw_to_w_is_exact() {
+        let kw = Decimal::parse("01.193").unwrap();
+        assert_eq!(kw.shift(3).unwrap().normalize().to_string(), "1193");
+        let kw = Decimal::parse("00.000").unwrap();
+        assert_eq!(kw.shift(3).unwrap().normalize().to_string(), "0");
+        let kw = Decimal::parse("0.0005").unwrap();
+        assert_eq!(kw.shift(3).unwrap().normalize().to_string(), "0.5");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(Decimal::parse("").is_err());
+        assert!(Decimal::parse("-").is_err());
+        assert!(Decimal::parse("1.2.3").is_err());
+        assert!(Decimal::parse("12a").is_err());
+        assert!(Decimal::parse("1234567890123456789").is_err());
+    }
+
+    #[test]
+    fn ordering_across_exponents() {
+        let a = Decimal::parse("1.50").unwrap();
+        let b = Decimal::parse("1.5").unwrap();
+        let c = Decimal::parse("1.499").unwrap();
+        assert_eq!(a.cmp(&b), Ordering::Equal);
+        assert!(c < a);
+        assert!(Decimal::new(1, 40) > Decimal::new(9, 0));
+    }
+
+    #[test]
+    fn json_keeps_exact_token() {
+        let d = Decimal::parse("63.44").unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "63.44");
+        assert_eq!(Decimal::new(12, 30).to_string(), "12e30");
+    }
+}

@@ -1,0 +1,13 @@
+//! meter2mqtt: read household utility meters and publish their readings to MQTT.
+//!
+//! The library holds the sans-IO protocol cores (no sockets, no timers, no async runtime), so
+//! they can be used, tested, fuzzed and benchmarked on their own:
+//! - [`protocol::dsmr`]: P1 telegrams (DSMR 2.2 to 5, e-MUCS, Smarty, encrypted P1)
+//!
+//! Every core turns bytes into [`reading::Reading`]s: one normalised model with exact decimal
+//! values ([`decimal::Decimal`]) and fixed units.
+
+pub mod decimal;
+pub mod protocol;
+pub mod reading;
+pub mod time;
