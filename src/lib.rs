@@ -7,7 +7,18 @@
 //! Every core turns bytes into [`reading::Reading`]s: one normalised model with exact decimal
 //! values ([`decimal::Decimal`]) and fixed units.
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
+#[cfg(feature = "bridge")]
+pub mod config;
 pub mod decimal;
+#[cfg(feature = "bridge")]
+pub mod input;
+#[cfg(feature = "bridge")]
+pub mod mqtt;
 pub mod protocol;
 pub mod reading;
+pub mod sim;
 pub mod time;
+#[cfg(feature = "bridge")]
+pub mod transport;

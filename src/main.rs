@@ -2,29 +2,185 @@
 
 mod cli;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use meter2mqtt::config::{Config, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "meter2mqtt", version, about = "Publish utility meter readings to MQTT with Home Assistant discovery")]
+#[command(
+    name = "meter2mqtt",
+    version,
+    about = "Publish utility meter readings (DSMR P1, Kamstrup) to MQTT with Home Assistant discovery"
+)]
 struct Cli {
+    /// Log level or tracing filter (overrides the config file): error, warn, info, debug, trace.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the bridge.
+    Run {
+        /// Configuration file (YAML); METER2MQTT_* environment variables override it.
+        #[arg(
+            long,
+            short,
+            env = "METER2MQTT_CONFIG",
+            default_value = "/config/config.yaml"
+        )]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and print the effective settings (secrets masked).
+    CheckConfig {
+        #[arg(
+            long,
+            short,
+            env = "METER2MQTT_CONFIG",
+            default_value = "/config/config.yaml"
+        )]
+        config: PathBuf,
+    },
+    /// List serial ports with their stable /dev/serial/by-id names.
+    ListPorts,
     /// Decode a raw P1 capture and print the state messages the bridge would publish.
     Decode(cli::decode::DecodeArgs),
+    /// Run the real pipeline against simulated meters and an embedded MQTT broker.
+    Demo(cli::demo::DemoArgs),
+}
+
+fn init_logging(level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))
+        .unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    let cfg = Config::load(Some(path))
+        .with_context(|| format!("invalid configuration in {}", path.display()))?;
+    if let Some(w) = meter2mqtt::config::world_readable_secret_warning(path, &cfg) {
+        tracing::warn!("{w}");
+        eprintln!("warning: {w}");
+    }
+    Ok(cfg)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { config } => {
+            let cfg = Config::load(Some(&config))
+                .with_context(|| format!("invalid configuration in {}", config.display()))?;
+            let level = cli.log_level.clone().unwrap_or(cfg.log.level.clone());
+            init_logging(&level, cli.log_json || cfg.log.format == LogFormat::Json);
+            let cfg = load(&config)?;
+            let rt = runtime()?;
+            rt.block_on(meter2mqtt::bridge::run(cfg, shutdown_signal()))
+                .context("the bridge could not start")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { config } => {
+            init_logging(cli.log_level.as_deref().unwrap_or("warn"), cli.log_json);
+            let cfg = load(&config)?;
+            let settings = meter2mqtt::bridge::connect_settings(&cfg)
+                .context("configuration refers to files that cannot be read")?;
+            println!("configuration {} is valid", config.display());
+            println!(
+                "broker: {} (client id {})",
+                settings.url, settings.client_id
+            );
+            for i in &cfg.inputs {
+                println!("input {}: {}", i.name(), i.summary());
+            }
+            println!("---");
+            print!(
+                "{}",
+                print_config(&cfg).context("printing the configuration")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ListPorts => {
+            let ports = meter2mqtt::transport::serial::list_ports();
+            if ports.is_empty() {
+                println!("no serial ports found (is the USB P1 cable or IR head plugged in?)");
+            }
+            for p in ports {
+                println!("{}  {}", p.path, p.description);
+                for l in p.by_id {
+                    println!("    {l}   <- use this path in config.yaml: it survives reboots");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            // The embedded broker logs every probe connection as an error; keep it quiet.
+            init_logging(
+                cli.log_level.as_deref().unwrap_or("warn,rumqttd=off"),
+                cli.log_json,
+            );
+            cli::demo::run(args)
+        }
+        Command::Decode(args) => {
+            init_logging(cli.log_level.as_deref().unwrap_or("warn"), cli.log_json);
+            cli::decode::run(args)
+        }
+    }
+}
+
+/// The effective configuration as JSON (secrets are masked by their `Serialize`).
+fn print_config(cfg: &Config) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(cfg)? + "\n")
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Decode(args) => cli::decode::run(args),
-    };
-    match result {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

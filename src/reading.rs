@@ -334,7 +334,10 @@ impl Reading {
     /// This is exactly what `<base>/<meter_id>/state` carries and `meter2mqtt decode` prints.
     pub fn state_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::with_capacity(self.values.len() + 1);
-        map.insert("time".into(), serde_json::Value::String(self.time.to_string()));
+        map.insert(
+            "time".into(),
+            serde_json::Value::String(self.time.to_string()),
+        );
         for m in &self.values {
             let v = match &m.value {
                 Value::Number(d) => serde_json::Value::Number(d.to_json_number()),
@@ -373,8 +376,12 @@ pub fn sanitize_id(raw: &str) -> String {
 pub mod q {
     use super::{Class, Quantity, Unit};
 
-    pub const ENERGY_IMPORT_TOTAL: Quantity =
-        Quantity::new("energy_import_total", "Energy import", Unit::KWh, Class::Energy);
+    pub const ENERGY_IMPORT_TOTAL: Quantity = Quantity::new(
+        "energy_import_total",
+        "Energy import",
+        Unit::KWh,
+        Class::Energy,
+    );
     pub const ENERGY_IMPORT_T1: Quantity = Quantity::new(
         "energy_import_t1",
         "Energy import tariff 1",
@@ -387,8 +394,12 @@ pub mod q {
         Unit::KWh,
         Class::Energy,
     );
-    pub const ENERGY_EXPORT_TOTAL: Quantity =
-        Quantity::new("energy_export_total", "Energy export", Unit::KWh, Class::Energy);
+    pub const ENERGY_EXPORT_TOTAL: Quantity = Quantity::new(
+        "energy_export_total",
+        "Energy export",
+        Unit::KWh,
+        Class::Energy,
+    );
     pub const ENERGY_EXPORT_T1: Quantity = Quantity::new(
         "energy_export_t1",
         "Energy export tariff 1",
@@ -419,20 +430,24 @@ pub mod q {
         Quantity::new("power_export_l3", "Power export L3", Unit::W, Class::Power).disabled();
     pub const VOLTAGE_L1: Quantity =
         Quantity::new("voltage_l1", "Voltage L1", Unit::V, Class::Voltage).diagnostic();
-    pub const VOLTAGE_L2: Quantity = Quantity::new("voltage_l2", "Voltage L2", Unit::V, Class::Voltage)
-        .diagnostic()
-        .disabled();
-    pub const VOLTAGE_L3: Quantity = Quantity::new("voltage_l3", "Voltage L3", Unit::V, Class::Voltage)
-        .diagnostic()
-        .disabled();
+    pub const VOLTAGE_L2: Quantity =
+        Quantity::new("voltage_l2", "Voltage L2", Unit::V, Class::Voltage)
+            .diagnostic()
+            .disabled();
+    pub const VOLTAGE_L3: Quantity =
+        Quantity::new("voltage_l3", "Voltage L3", Unit::V, Class::Voltage)
+            .diagnostic()
+            .disabled();
     pub const CURRENT_L1: Quantity =
         Quantity::new("current_l1", "Current L1", Unit::A, Class::Current).diagnostic();
-    pub const CURRENT_L2: Quantity = Quantity::new("current_l2", "Current L2", Unit::A, Class::Current)
-        .diagnostic()
-        .disabled();
-    pub const CURRENT_L3: Quantity = Quantity::new("current_l3", "Current L3", Unit::A, Class::Current)
-        .diagnostic()
-        .disabled();
+    pub const CURRENT_L2: Quantity =
+        Quantity::new("current_l2", "Current L2", Unit::A, Class::Current)
+            .diagnostic()
+            .disabled();
+    pub const CURRENT_L3: Quantity =
+        Quantity::new("current_l3", "Current L3", Unit::A, Class::Current)
+            .diagnostic()
+            .disabled();
     pub const TARIFF: Quantity = Quantity::new("tariff", "Tariff", Unit::None, Class::Enumeration);
     pub const POWER_FAILURES: Quantity =
         Quantity::new("power_failures", "Power failures", Unit::None, Class::Count).diagnostic();

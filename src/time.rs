@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(t.to_string(), "2024-03-31T02:59:59+02:00");
         let utc = Timestamp::from_unix_seconds(t.unix_seconds());
         assert_eq!(utc.to_string(), "2024-03-31T00:59:59+00:00");
-        assert_eq!(Timestamp::from_unix_seconds(0).to_string(), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            Timestamp::from_unix_seconds(0).to_string(),
+            "1970-01-01T00:00:00+00:00"
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! split is what lets every protocol run over serial or TCP and be tested without hardware.
 
 pub mod dsmr;
+pub mod iec61107;
+pub mod kmp;
+pub mod multical;
 
 use std::time::Duration;
 

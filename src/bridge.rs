@@ -1,0 +1,219 @@
+//! The running service: inputs → [`Publisher`] → [`Outbox`] → broker.
+//!
+//! One task owns the publishing policy; inputs run as their own tasks and only send
+//! [`InputEvent`]s; the MQTT connection runs as its own task and reports back through
+//! [`Incoming`]. Data flows one way: nothing downstream calls into an input.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::mqtt::outbox::{run_connection, ConnectSettings, Incoming, Message, Outbox};
+use crate::mqtt::publish::{InputEvent, PublishSettings, Publisher};
+use crate::mqtt::{topics, BrokerUrl};
+
+/// How long to wait for retained discovery configs and states after subscribing: they arrive
+/// right after SUBACK; 1.5 s covers a Pi under load.
+const READBACK_WINDOW: Duration = Duration::from_millis(1500);
+/// If the broker is unreachable at start, stop waiting for the read-back and queue readings.
+const READBACK_GIVE_UP: Duration = Duration::from_secs(5);
+/// Time allowed at shutdown to deliver queued messages and `offline`.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+
+/// A problem that stops the bridge before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("reading {what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// What the bridge did, returned when it stops.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSummary {
+    pub delivered: u64,
+    pub dropped: u64,
+    pub flushed: bool,
+}
+
+fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path).map_err(|source| StartError::File {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Resolve the connection settings (password file, TLS files) from the configuration.
+pub fn connect_settings(cfg: &Config) -> Result<ConnectSettings, StartError> {
+    let url = BrokerUrl::parse(&cfg.mqtt.url).map_err(|e| crate::config::ConfigError::Invalid {
+        key: "mqtt.url".into(),
+        message: e.to_string(),
+    })?;
+    let password = cfg.mqtt_password()?.map(|s| s.expose().to_string());
+    let ca = match &cfg.mqtt.tls.ca_file {
+        Some(p) => Some(read_file("mqtt.tls.ca_file", p)?),
+        None => None,
+    };
+    let client_auth = match (
+        &cfg.mqtt.tls.client_cert_file,
+        &cfg.mqtt.tls.client_key_file,
+    ) {
+        (Some(c), Some(k)) => Some((
+            read_file("mqtt.tls.client_cert_file", c)?,
+            read_file("mqtt.tls.client_key_file", k)?,
+        )),
+        _ => None,
+    };
+    Ok(ConnectSettings {
+        url,
+        client_id: cfg.mqtt.client_id.clone(),
+        username: cfg.mqtt.username.clone(),
+        password,
+        keepalive: cfg.mqtt.keepalive,
+        ca,
+        client_auth,
+        status_topic: topics::status(&cfg.mqtt.base_topic),
+    })
+}
+
+pub fn publish_settings(cfg: &Config) -> PublishSettings {
+    PublishSettings {
+        base: cfg.mqtt.base_topic.clone(),
+        discovery_prefix: cfg
+            .homeassistant
+            .discovery
+            .then(|| cfg.homeassistant.prefix.clone()),
+        min_interval: cfg.publish.min_interval,
+        on_change: cfg.publish.on_change,
+        offline_after_intervals: cfg.publish.offline_after_intervals,
+        per_quantity_topics: cfg.mqtt.per_quantity_topics,
+        raw_topic: cfg.mqtt.raw_topic,
+        stale_meter_timeout: cfg.homeassistant.stale_meter_timeout,
+    }
+}
+
+/// A delay of 0.5 to 3 s before answering HA's birth message, so a fleet of bridges does
+/// not answer at the same instant (as zigbee2mqtt and ESPHome do).
+fn birth_delay() -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Duration::from_millis(500 + u64::from(nanos) % 2500)
+}
+
+/// Run the bridge with the configured inputs until `shutdown` resolves.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunSummary, StartError> {
+    let (tx, rx) = mpsc::channel::<InputEvent>(1024);
+    let inputs = crate::input::spawn_all(&cfg.inputs, &tx);
+    drop(tx);
+    let summary = run_with_events(&cfg, rx, shutdown).await;
+    for h in inputs {
+        h.abort();
+    }
+    summary
+}
+
+/// The publishing side alone, fed from any source of [`InputEvent`]s (the demo and the
+/// benchmarks feed it directly).
+pub async fn run_with_events(
+    cfg: &Config,
+    mut input_rx: mpsc::Receiver<InputEvent>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunSummary, StartError> {
+    let settings = connect_settings(cfg)?;
+    let started = Instant::now();
+    let outbox = Outbox::new(cfg.mqtt.queue_size);
+    let mut publisher = Publisher::new(publish_settings(cfg), started.into_std());
+    let ha_status = cfg.homeassistant.status_topic.clone();
+    let mut subs = vec![ha_status.clone()];
+    subs.extend(publisher.readback_topics());
+    outbox.set_subscriptions(subs);
+    let (ev_tx, mut ev_rx) = mpsc::channel::<Incoming>(4096);
+    let conn = tokio::spawn(run_connection(outbox.clone(), settings, ev_tx));
+    tracing::info!(broker = %cfg.mqtt.url, base = %cfg.mqtt.base_topic, inputs = cfg.inputs.len(), "meter2mqtt started");
+
+    let mut readback_until = Some(started + READBACK_GIVE_UP);
+    let mut republish_at: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let far = Duration::from_secs(86_400 * 365);
+    tokio::pin!(shutdown);
+    let mut inputs_open = true;
+    loop {
+        let readback_done = readback_until.is_none();
+        tokio::select! {
+            _ = &mut shutdown => break,
+            ev = input_rx.recv(), if readback_done && inputs_open => match ev {
+                Some(ev) => outbox.publish_all(publisher.on_event(Instant::now().into_std(), ev)),
+                None => inputs_open = false,
+            },
+            inc = ev_rx.recv() => match inc {
+                Some(Incoming::Connected) => {
+                    if let Some(until) = readback_until {
+                        readback_until = Some(until.min(Instant::now() + READBACK_WINDOW));
+                    }
+                }
+                Some(Incoming::Publish { topic, payload, retain }) => {
+                    if topic == ha_status {
+                        if payload == b"online" {
+                            let at = Instant::now() + birth_delay();
+                            tracing::info!(delay = ?(at - Instant::now()), "Home Assistant came online: republishing discovery and states");
+                            republish_at = Some(at);
+                        }
+                    } else if retain {
+                        publisher.on_retained(&topic, &payload);
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(readback_until.unwrap_or(started + far)), if readback_until.is_some() => {
+                readback_until = None;
+                outbox.set_subscriptions(vec![ha_status.clone()]);
+                tracing::debug!("read back retained discovery and states");
+            }
+            _ = tokio::time::sleep_until(republish_at.unwrap_or(started + far)), if republish_at.is_some() => {
+                republish_at = None;
+                outbox.publish_all(publisher.republish_all());
+            }
+            _ = tick.tick() => {
+                outbox.publish_all(publisher.on_tick(Instant::now().into_std()));
+            }
+        }
+    }
+    // Readings already received are still published before going offline.
+    while let Ok(ev) = input_rx.try_recv() {
+        outbox.publish_all(publisher.on_event(Instant::now().into_std(), ev));
+    }
+    let mut last = publisher.all_offline();
+    last.push(Message::retained(
+        topics::status(&cfg.mqtt.base_topic),
+        "offline",
+    ));
+    let flushed = outbox.shutdown(last, SHUTDOWN_FLUSH).await;
+    let stats = outbox.stats();
+    conn.abort();
+    tracing::info!(
+        delivered = stats.delivered,
+        dropped = stats.dropped,
+        flushed,
+        "meter2mqtt stopped"
+    );
+    Ok(RunSummary {
+        delivered: stats.delivered,
+        dropped: stats.dropped,
+        flushed,
+    })
+}

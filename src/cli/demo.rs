@@ -1,0 +1,218 @@
+//! `meter2mqtt demo`: the real pipeline against simulated meters on real pseudo-terminals and
+//! a loopback TCP socket, publishing to an embedded broker (or `--mqtt URL`), with a live view.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use meter2mqtt::config::{Config, InputConfig, P1Config, P1Preset, RequestLine, RequestMode};
+use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
+use meter2mqtt::sim::serve::{dsmr_on_pty, dsmr_on_tcp, loopback_listener, SimStats};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Use this broker instead of the embedded one (e.g. mqtt://127.0.0.1:1883).
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// Port of the embedded broker on 127.0.0.1.
+    #[arg(long, default_value_t = 1883)]
+    pub port: u16,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Seconds between telegrams of the simulated meters.
+    #[arg(long, default_value_t = 1)]
+    pub interval: u64,
+    /// Do not print the live view.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn p1_input(name: &str, device: Option<PathBuf>, tcp: Option<SocketAddr>) -> InputConfig {
+    InputConfig::P1(P1Config {
+        name: name.into(),
+        device,
+        host: tcp.map(|a| a.ip().to_string()),
+        port: tcp.map(|a| a.port()),
+        preset: P1Preset::Auto,
+        line: None,
+        request_line: RequestLine::None,
+        request_mode: RequestMode::Hold,
+        request_interval: Duration::from_secs(10),
+        detect_timeout: Duration::from_secs(12),
+        connect_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(30),
+        meter_id: None,
+        decryption_key: None,
+        authentication_key: None,
+        redetect_after: 10,
+    })
+}
+
+#[cfg(feature = "embedded-broker")]
+fn start_embedded_broker(port: u16) -> anyhow::Result<()> {
+    use rumqttd::{
+        Broker, Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings,
+    };
+    use std::collections::HashMap;
+    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+    std::net::TcpListener::bind(listen)
+        .with_context(|| format!("port {port} is in use: pass --port or --mqtt URL"))?;
+    let server = ServerSettings {
+        name: "demo".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 256 * 1024,
+            max_inflight_count: 256,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = BrokerConfig {
+        id: 0,
+        router: RouterConfig {
+            max_connections: 64,
+            max_outgoing_packet_count: 1000,
+            max_segment_size: 1024 * 1024,
+            max_segment_count: 10,
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Default::default(),
+        },
+        v4: Some(HashMap::from([("demo".to_string(), server)])),
+        v5: None,
+        ws: None,
+        cluster: None,
+        console: None,
+        bridge: None,
+        prometheus: None,
+        metrics: None,
+    };
+    std::thread::spawn(move || {
+        let mut broker = Broker::new(config);
+        if let Err(e) = broker.start() {
+            eprintln!("embedded broker stopped: {e}");
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(listen).is_err() {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the embedded broker did not start on {listen}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "embedded-broker"))]
+fn start_embedded_broker(_port: u16) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no embedded broker: pass --mqtt mqtt://host:1883")
+}
+
+/// Print what the bridge publishes: one short line per state message.
+async fn live_view(url: meter2mqtt::mqtt::BrokerUrl) {
+    let mut o = MqttOptions::new("meter2mqtt-demo-view", url.host, url.port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut events) = AsyncClient::new(o, 100);
+    let _ = client
+        .subscribe("meter2mqtt/+/state", QoS::AtMostOnce)
+        .await;
+    let _ = client.subscribe("meter2mqtt/status", QoS::AtMostOnce).await;
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let text = String::from_utf8_lossy(&p.payload);
+                let short: String = text.chars().take(150).collect();
+                println!("{}  {}", p.topic, short);
+            }
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let url = match &args.mqtt {
+        Some(u) => u.clone(),
+        None => {
+            start_embedded_broker(args.port)?;
+            format!("mqtt://127.0.0.1:{}", args.port)
+        }
+    };
+    let broker = meter2mqtt::mqtt::BrokerUrl::parse(&url).context("--mqtt")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let every = Duration::from_secs(args.interval.max(1));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        // Local wall clock for the meters: CET, as a Dutch meter shows it.
+        let clock = now + 3600;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut inputs = Vec::new();
+        let mut keep = Vec::new();
+        for (name, flavour, seed) in [
+            ("nl_dsmr5", Flavour::Dsmr5, 1),
+            ("nl_dsmr22", Flavour::Dsmr22, 3),
+        ] {
+            let (path, handle) = dsmr_on_pty(
+                DsmrMeter::new(flavour, clock, seed),
+                every,
+                Arc::new(SimStats::default()),
+                stop.clone(),
+            )
+            .context("creating a pseudo-terminal for a simulated meter")?;
+            keep.push(handle);
+            inputs.push(p1_input(name, Some(path), None));
+        }
+        let (listener, addr) = loopback_listener().await?;
+        tokio::spawn(dsmr_on_tcp(
+            listener,
+            DsmrMeter::new(Flavour::BelgianEmucs, clock, 2),
+            every,
+            Arc::new(SimStats::default()),
+        ));
+        inputs.push(p1_input("be_emucs_tcp", None, Some(addr)));
+        let mut cfg = Config::default();
+        cfg.mqtt.url = url.clone();
+        cfg.mqtt.client_id = "meter2mqtt-demo".into();
+        cfg.inputs = inputs;
+        cfg.validate().context("demo configuration")?;
+        println!("meter2mqtt demo: 3 simulated P1 meters (DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water over TCP)");
+        println!("publishing to {url} under meter2mqtt/ with Home Assistant discovery under homeassistant/");
+        println!("  watch it:        mosquitto_sub -h {} -p {} -t 'meter2mqtt/#' -v", broker.host, broker.port);
+        println!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);
+        println!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
+        println!("Ctrl-C stops.\n");
+        if !args.quiet {
+            tokio::spawn(live_view(broker.clone()));
+        }
+        let duration = args.duration;
+        let shutdown = async move {
+            match duration {
+                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        meter2mqtt::bridge::run(cfg, shutdown).await?;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,322 @@
+//! Per-input configuration: one entry per meter connection, each named.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration_serde as dur;
+use super::Secret;
+use crate::protocol::{LineSettings, Parity};
+
+/// One input (one meter connection). `type` selects the protocol; `name` identifies it in logs
+/// and is the fallback meter id. Serial and TCP links share one type per protocol: give
+/// `device` for a local serial port, or `host` and `port` for a TCP relay.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputConfig {
+    /// DSMR P1 port, on a USB cable or relayed over TCP (ser2net, socat, ESP dongles).
+    P1(P1Config),
+}
+
+/// DSMR line presets (DSMR P1 companion standard 2.2 §4, 4.2 §4 and 5.0.2 §4; Kaifa 4.x meters
+/// use 7E1 at 115200, see `shared/notes/dsmr.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum P1Preset {
+    /// Try dsmr5, dsmr4, dsmr22 in turn until a valid telegram arrives.
+    Auto,
+    /// DSMR 2.2 / 3.0: 9600 baud 7E1.
+    Dsmr22,
+    /// DSMR 4.x: 115200 baud 7E1.
+    Dsmr4,
+    /// DSMR 5.x, e-MUCS, Smarty: 115200 baud 8N1.
+    Dsmr5,
+    /// The explicit `line` settings.
+    Custom,
+}
+
+impl P1Preset {
+    pub const fn line(self) -> Option<LineSettings> {
+        match self {
+            P1Preset::Dsmr22 => Some(LineSettings::new(9600, 7, Parity::Even, 1)),
+            P1Preset::Dsmr4 => Some(LineSettings::new(115_200, 7, Parity::Even, 1)),
+            P1Preset::Dsmr5 => Some(LineSettings::new(115_200, 8, Parity::None, 1)),
+            P1Preset::Auto | P1Preset::Custom => None,
+        }
+    }
+
+    /// The order auto-detection tries: the most common meters first.
+    pub const AUTO_ORDER: [P1Preset; 3] = [P1Preset::Dsmr5, P1Preset::Dsmr4, P1Preset::Dsmr22];
+}
+
+/// Explicit serial settings.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialLine {
+    pub baud: u32,
+    #[serde(default = "eight")]
+    pub data_bits: u8,
+    #[serde(default = "no_parity")]
+    pub parity: Parity,
+    #[serde(default = "one")]
+    pub stop_bits: u8,
+}
+
+fn eight() -> u8 {
+    8
+}
+fn one() -> u8 {
+    1
+}
+fn no_parity() -> Parity {
+    Parity::None
+}
+
+impl From<SerialLine> for LineSettings {
+    fn from(l: SerialLine) -> Self {
+        LineSettings::new(l.baud, l.data_bits, l.parity, l.stop_bits)
+    }
+}
+
+/// Which modem line drives the P1 "Data Request" pin (RJ12 pin 2), for cables that wire it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestLine {
+    None,
+    Dtr,
+    Rts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestMode {
+    /// Keep the line high: the meter sends every 1 s (DSMR 5) or 10 s (DSMR 4).
+    Hold,
+    /// Pulse it every `request_interval`: meters that send one telegram per request
+    /// (Kamstrup 162 and other DSMR 2.2 meters).
+    Pulse,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct P1Config {
+    pub name: String,
+    /// Serial: `/dev/ttyUSB0` or better a stable `/dev/serial/by-id/...` path.
+    #[serde(default)]
+    pub device: Option<PathBuf>,
+    /// TCP: the relay's host and port.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Serial only.
+    #[serde(default = "auto")]
+    pub preset: P1Preset,
+    /// Serial only, with `preset: custom`.
+    #[serde(default)]
+    pub line: Option<SerialLine>,
+    /// Serial only.
+    #[serde(default = "no_request_line")]
+    pub request_line: RequestLine,
+    #[serde(default = "hold")]
+    pub request_mode: RequestMode,
+    #[serde(default = "ten_s", with = "dur")]
+    pub request_interval: Duration,
+    /// How long auto-detection listens on each preset (DSMR 4 sends every 10 s).
+    #[serde(default = "twelve_s", with = "dur")]
+    pub detect_timeout: Duration,
+    /// TCP only.
+    #[serde(default = "ten_s", with = "dur")]
+    pub connect_timeout: Duration,
+    /// No complete telegram for this long: reconnect (TCP) or reopen the port (serial).
+    /// Half-open connections after a dongle reboot are common.
+    #[serde(default = "sixty_s", with = "dur")]
+    pub idle_timeout: Duration,
+    /// Meter id used when the meter sends no equipment id (DSMR 2.2 meters, Austria);
+    /// defaults to the input name.
+    #[serde(default)]
+    pub meter_id: Option<String>,
+    /// Encrypted P1 (Luxembourg Smarty, Austria): 32 hex digits from the grid operator.
+    #[serde(default)]
+    pub decryption_key: Option<Secret>,
+    #[serde(default)]
+    pub authentication_key: Option<Secret>,
+    /// Consecutive rejected telegrams before serial auto-detection starts over.
+    #[serde(default = "ten")]
+    pub redetect_after: u32,
+}
+
+/// Where an input's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Serial(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Serial(p) => write!(f, "{}", p.display()),
+            Link::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+/// `device` xor `host`+`port`, validated.
+fn link_of(
+    key: &str,
+    device: &Option<PathBuf>,
+    host: &Option<String>,
+    port: Option<u16>,
+) -> Result<Link, (String, String)> {
+    match (device, host, port) {
+        (Some(d), None, None) => Ok(Link::Serial(d.clone())),
+        (None, Some(h), Some(p)) if !h.is_empty() && p != 0 => Ok(Link::Tcp {
+            host: h.clone(),
+            port: p,
+        }),
+        (None, Some(_), Some(_)) => Err((
+            format!("{key}.host"),
+            "host must not be empty and port must be 1-65535".into(),
+        )),
+        (None, Some(_), None) => Err((format!("{key}.port"), "host needs a port".into())),
+        (None, None, Some(_)) => Err((format!("{key}.host"), "port needs a host".into())),
+        (None, None, None) => Err((
+            format!("{key}.device"),
+            "give `device` (serial) or `host` and `port` (TCP)".into(),
+        )),
+        _ => Err((
+            format!("{key}.device"),
+            "give either `device` or `host`/`port`, not both".into(),
+        )),
+    }
+}
+
+impl P1Config {
+    pub fn link(&self) -> Link {
+        link_of("", &self.device, &self.host, self.port)
+            .unwrap_or(Link::Serial(PathBuf::from("/dev/null")))
+    }
+}
+
+fn ten() -> u32 {
+    10
+}
+fn auto() -> P1Preset {
+    P1Preset::Auto
+}
+fn no_request_line() -> RequestLine {
+    RequestLine::None
+}
+fn hold() -> RequestMode {
+    RequestMode::Hold
+}
+fn ten_s() -> Duration {
+    Duration::from_secs(10)
+}
+fn twelve_s() -> Duration {
+    Duration::from_secs(12)
+}
+fn sixty_s() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn check_hex_key(key: &str, value: &Option<Secret>) -> Result<(), (String, String)> {
+    if let Some(v) = value {
+        let s = v.expose();
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err((
+                key.to_string(),
+                "must be 32 hex digits (16 bytes), as given by the grid operator".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl InputConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            InputConfig::P1(c) => &c.name,
+        }
+    }
+
+    pub(super) fn validate(&self, key: &str) -> Result<(), (String, String)> {
+        let name = self.name();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err((
+                format!("{key}.name"),
+                format!("`{name}` must be non-empty and use only a-z, 0-9, _ and -"),
+            ));
+        }
+        match self {
+            InputConfig::P1(c) => c.validate(key),
+        }
+    }
+
+    /// One line for `check-config`.
+    pub fn summary(&self) -> String {
+        match self {
+            InputConfig::P1(c) => {
+                let link = c.link();
+                match link {
+                    Link::Serial(_) => format!("P1 on {link}, preset {:?}", c.preset),
+                    Link::Tcp { .. } => format!("P1 via {link}, idle timeout {:?}", c.idle_timeout),
+                }
+            }
+        }
+    }
+
+    pub(super) fn has_secret(&self) -> bool {
+        match self {
+            InputConfig::P1(c) => c.decryption_key.is_some(),
+        }
+    }
+}
+
+impl P1Config {
+    fn validate(&self, key: &str) -> Result<(), (String, String)> {
+        let link = link_of(key, &self.device, &self.host, self.port)?;
+        if matches!(link, Link::Serial(_)) {
+            if self.preset == P1Preset::Custom && self.line.is_none() {
+                return Err((
+                    format!("{key}.line"),
+                    "preset: custom needs `line: {baud, data_bits, parity, stop_bits}`".into(),
+                ));
+            }
+        } else if self.preset != P1Preset::Auto || self.line.is_some() {
+            return Err((
+                format!("{key}.preset"),
+                "serial settings do not apply to TCP: set them on the relay (ser2net)".into(),
+            ));
+        }
+        if let Some(l) = &self.line {
+            if !(5..=8).contains(&l.data_bits) || !(1..=2).contains(&l.stop_bits) || l.baud == 0 {
+                return Err((
+                    format!("{key}.line"),
+                    "baud must be > 0, data_bits 5-8 and stop_bits 1 or 2".into(),
+                ));
+            }
+        }
+        if self.idle_timeout < Duration::from_secs(2) {
+            return Err((format!("{key}.idle_timeout"), "must be at least 2s".into()));
+        }
+        check_hex_key(&format!("{key}.decryption_key"), &self.decryption_key)?;
+        check_hex_key(
+            &format!("{key}.authentication_key"),
+            &self.authentication_key,
+        )?;
+        if self.authentication_key.is_some() && self.decryption_key.is_none() {
+            return Err((
+                format!("{key}.authentication_key"),
+                "needs decryption_key too".into(),
+            ));
+        }
+        Ok(())
+    }
+}

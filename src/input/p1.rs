@@ -1,0 +1,261 @@
+//! The P1 adapter: DSMR decoder over a serial port or a TCP relay.
+//!
+//! Serial: optional auto-detection of the line settings (DSMR 5 → DSMR 4 → DSMR 2.2 presets
+//! until a telegram with a valid CRC, or a well-formed CRC-less 2.2 telegram, arrives), the
+//! Data Request line held or pulsed, and reopening with backoff when the USB cable goes away.
+//! TCP: reconnect with backoff and an idle watchdog (no complete telegram for `idle_timeout`).
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::{Link as LinkConfig, P1Config, P1Preset, RequestMode};
+use crate::mqtt::publish::InputEvent;
+use crate::protocol::dsmr::{CrcStatus, DecoderOptions, Keys, P1Decoder, P1Event};
+use crate::protocol::LineSettings;
+use crate::time::Timestamp;
+use crate::transport::backoff::Backoff;
+use crate::transport::{serial, tcp, Link};
+
+/// Expected telegram interval before one was observed (DSMR 4 sends every 10 s).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Why a connection ended.
+enum End {
+    /// The link failed or closed.
+    LinkLost(String),
+    /// No complete telegram within the idle timeout.
+    Idle,
+    /// Auto-detection: this preset produced nothing valid.
+    WrongSettings,
+}
+
+struct State {
+    cfg: P1Config,
+    tx: mpsc::Sender<InputEvent>,
+    decoder: P1Decoder,
+    last_telegram: Option<Instant>,
+    interval: Duration,
+    rejected_in_burst: u64,
+    consecutive_rejects: u32,
+}
+
+/// Run one P1 input forever.
+pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
+    let keys = match &cfg.decryption_key {
+        Some(k) => match Keys::from_hex(
+            k.expose(),
+            cfg.authentication_key.as_ref().map(|a| a.expose()),
+        ) {
+            Ok(keys) => Some(keys),
+            Err(e) => {
+                tracing::error!(input = %cfg.name, error = %e, "invalid decryption key; input stopped");
+                return;
+            }
+        },
+        None => None,
+    };
+    let decoder = P1Decoder::new(DecoderOptions {
+        fallback_meter_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
+        decryption: keys,
+    });
+    let mut st = State {
+        cfg,
+        tx,
+        decoder,
+        last_telegram: None,
+        interval: DEFAULT_INTERVAL,
+        rejected_in_burst: 0,
+        consecutive_rejects: 0,
+    };
+    let link_cfg = st.cfg.link();
+    let mut backoff = Backoff::default();
+    let mut down_since: Option<Instant> = None;
+    let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg, LinkConfig::Serial(_));
+    let mut preset_idx = 0usize;
+    let mut detected = !auto;
+    loop {
+        let line = if auto {
+            P1Preset::AUTO_ORDER[preset_idx % P1Preset::AUTO_ORDER.len()].line()
+        } else {
+            st.cfg.preset.line().or(st.cfg.line.map(LineSettings::from))
+        };
+        let opened = open(&st.cfg, &link_cfg, line).await;
+        let mut link = match opened {
+            Ok(l) => l,
+            Err(e) => {
+                if down_since.is_none() {
+                    tracing::warn!(input = %st.cfg.name, link = %link_cfg, error = %e, "cannot open P1 input; retrying with backoff");
+                    down_since = Some(Instant::now());
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        if let Some(since) = down_since.take() {
+            tracing::info!(input = %st.cfg.name, link = %link_cfg, after = ?since.elapsed(), "P1 input is back");
+        }
+        backoff.reset();
+        if !detected {
+            if let Some(l) = line {
+                tracing::info!(input = %st.cfg.name, settings = %l, "auto-detect: listening");
+            }
+        }
+        let timeout = if detected {
+            st.cfg.idle_timeout
+        } else {
+            st.cfg.detect_timeout
+        };
+        let end = read_loop(&mut st, &mut link, timeout, &mut detected, line).await;
+        match end {
+            End::LinkLost(why) => {
+                tracing::warn!(input = %st.cfg.name, link = %link_cfg, reason = %why, "P1 input lost; reopening with backoff");
+                down_since = Some(Instant::now());
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            End::Idle => {
+                tracing::warn!(input = %st.cfg.name, link = %link_cfg, timeout = ?st.cfg.idle_timeout,
+                    "no complete telegram within the idle timeout; reconnecting");
+                if auto {
+                    detected = false;
+                }
+            }
+            End::WrongSettings => {
+                preset_idx += 1;
+                detected = false;
+            }
+        }
+    }
+}
+
+async fn open(
+    cfg: &P1Config,
+    link: &LinkConfig,
+    line: Option<LineSettings>,
+) -> std::io::Result<Link> {
+    match link {
+        LinkConfig::Serial(path) => {
+            let line = line.unwrap_or(LineSettings::new(
+                115_200,
+                8,
+                crate::protocol::Parity::None,
+                1,
+            ));
+            let mut port = Link::Serial(serial::open(path, line)?);
+            if let Err(e) = port.set_request_line(cfg.request_line, true) {
+                tracing::debug!(error = %e, "could not raise the request line (not a real UART?)");
+            }
+            Ok(port)
+        }
+        LinkConfig::Tcp { host, port } => Ok(Link::Tcp(
+            tcp::connect(host, *port, cfg.connect_timeout).await?,
+        )),
+    }
+}
+
+async fn read_loop(
+    st: &mut State,
+    link: &mut Link,
+    timeout: Duration,
+    detected: &mut bool,
+    line: Option<LineSettings>,
+) -> End {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut deadline = Instant::now() + timeout;
+    let mut bytes_seen = 0usize;
+    let pulse = st.cfg.request_mode == RequestMode::Pulse
+        && st.cfg.request_line != crate::config::RequestLine::None;
+    let mut next_pulse = Instant::now();
+    st.decoder.reset();
+    loop {
+        let wake = if pulse {
+            deadline.min(next_pulse)
+        } else {
+            deadline
+        };
+        let read = tokio::time::timeout_at(wake, link.read(&mut buf)).await;
+        let n = match read {
+            Err(_) if pulse && Instant::now() >= next_pulse && Instant::now() < deadline => {
+                // Kamstrup 162 and other DSMR 2.2 meters send one telegram per request pulse.
+                let _ = link.set_request_line(st.cfg.request_line, false);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = link.set_request_line(st.cfg.request_line, true);
+                next_pulse = Instant::now() + st.cfg.request_interval;
+                continue;
+            }
+            Err(_) => {
+                if *detected {
+                    return End::Idle;
+                }
+                if bytes_seen > 0 {
+                    tracing::warn!(input = %st.cfg.name, bytes = bytes_seen, settings = ?line.map(|l| l.to_string()),
+                        "auto-detect: data arrives but no valid telegram (wrong speed, or the P1 signal is not inverted); trying the next preset");
+                }
+                return End::WrongSettings;
+            }
+            Ok(Ok(0)) => return End::LinkLost("end of stream".into()),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return End::LinkLost(e.to_string()),
+        };
+        bytes_seen += n;
+        st.decoder.push(buf.get(..n).unwrap_or_default());
+        let now_ts = Timestamp::now_utc();
+        while let Some(ev) = st.decoder.next_event(now_ts) {
+            match ev {
+                P1Event::Telegram(t) => {
+                    if !*detected && t.crc.is_verified() {
+                        *detected = true;
+                        tracing::info!(input = %st.cfg.name, settings = ?line.map(|l| l.to_string()),
+                            crc = ?t.crc, "auto-detect: found the meter; staying on these settings");
+                    }
+                    if st.rejected_in_burst > 0 {
+                        tracing::info!(input = %st.cfg.name, rejected = st.rejected_in_burst, "valid telegrams again after rejected ones");
+                        st.rejected_in_burst = 0;
+                    }
+                    st.consecutive_rejects = 0;
+                    let now = Instant::now();
+                    if let Some(prev) = st.last_telegram {
+                        st.interval = now
+                            .duration_since(prev)
+                            .clamp(Duration::from_secs(1), Duration::from_secs(60));
+                    }
+                    st.last_telegram = Some(now);
+                    deadline = now + st.cfg.idle_timeout;
+                    if t.crc == CrcStatus::Unterminated {
+                        tracing::debug!(input = %st.cfg.name, "telegram without its closing '!' (DSMR 2.2/3 meter)");
+                    }
+                    for w in &t.warnings {
+                        tracing::debug!(input = %st.cfg.name, warning = %w, "telegram warning");
+                    }
+                    let event = InputEvent::Readings {
+                        input: st.cfg.name.clone(),
+                        readings: t.readings,
+                        interval: st.interval,
+                        raw: Some(t.raw),
+                    };
+                    if st.tx.send(event).await.is_err() {
+                        return End::LinkLost("bridge shutting down".into());
+                    }
+                }
+                P1Event::Rejected(r) => {
+                    st.rejected_in_burst += 1;
+                    st.consecutive_rejects += 1;
+                    if st.rejected_in_burst == 1 {
+                        tracing::warn!(input = %st.cfg.name, reason = %r, "telegram rejected (further rejections in this burst are counted, not logged)");
+                    }
+                    if st.consecutive_rejects >= st.cfg.redetect_after
+                        && st.cfg.preset == P1Preset::Auto
+                        && matches!(link, Link::Serial(_))
+                    {
+                        tracing::warn!(input = %st.cfg.name, rejected = st.consecutive_rejects, "repeated invalid telegrams: detecting the line settings again");
+                        st.consecutive_rejects = 0;
+                        *detected = false;
+                        return End::WrongSettings;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Readings → MQTT messages. Nothing here knows any meter protocol: inputs hand over
+//! [`crate::reading::Reading`]s and this layer turns them into state, availability and
+//! discovery messages ([`publish`], [`discovery`]) and delivers them ([`outbox`]).
+
+pub mod discovery;
+pub mod outbox;
+pub mod publish;
+pub mod topics;
+
+use std::fmt;
+
+/// A parsed `mqtt://` / `mqtts://` broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("`{0}` should start with mqtt:// or mqtts://")]
+    Scheme(String),
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{0}` has an invalid port")]
+    Port(String),
+    #[error("credentials in the URL are not supported: use mqtt.username and mqtt.password (or password_file)")]
+    Credentials,
+}
+
+impl BrokerUrl {
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("ssl://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("tcp://") {
+            (false, r)
+        } else {
+            return Err(UrlError::Scheme(url.into()));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('@') {
+            return Err(UrlError::Credentials);
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, tail) = v6
+                .split_once(']')
+                .ok_or_else(|| UrlError::NoHost(url.into()))?;
+            (h.to_string(), tail.strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (rest.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(UrlError::NoHost(url.into()));
+        }
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| UrlError::Port(url.into()))?,
+            None if tls => 8883,
+            None => 1883,
+        };
+        Ok(BrokerUrl { host, port, tls })
+    }
+}
+
+impl fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            BrokerUrl::parse("mqtt://localhost").unwrap(),
+            BrokerUrl {
+                host: "localhost".into(),
+                port: 1883,
+                tls: false
+            }
+        );
+        assert_eq!(
+            BrokerUrl::parse("mqtts://b.example:8884").unwrap().port,
+            8884
+        );
+        assert_eq!(BrokerUrl::parse("mqtts://b").unwrap().port, 8883);
+        assert_eq!(BrokerUrl::parse("mqtt://[::1]:1884").unwrap().host, "::1");
+        assert!(BrokerUrl::parse("http://x").is_err());
+        assert!(BrokerUrl::parse("mqtt://u:p@x").is_err());
+        assert!(BrokerUrl::parse("mqtt://x:0").is_err());
+    }
+}

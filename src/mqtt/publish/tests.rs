@@ -1,0 +1,178 @@
+use super::*;
+use crate::reading::{q, MeterKind};
+use crate::time::Timestamp;
+
+fn settings() -> PublishSettings {
+    PublishSettings {
+        base: "m2m".into(),
+        discovery_prefix: Some("homeassistant".into()),
+        min_interval: Duration::ZERO,
+        on_change: false,
+        offline_after_intervals: 3,
+        per_quantity_topics: false,
+        raw_topic: false,
+        stale_meter_timeout: Duration::from_secs(60),
+    }
+}
+
+fn reading(energy: &str, power: i64) -> Reading {
+    let mut r = Reading::new(
+        MeterInfo::new("E1", MeterKind::Electricity),
+        Timestamp::new(2024, 1, 1, 0, 0, 0, 60).unwrap(),
+    );
+    r.push_number(q::ENERGY_IMPORT_T1, Decimal::parse(energy).unwrap());
+    r.push_number(q::POWER_IMPORT, Decimal::from_int(power));
+    r
+}
+
+fn event(r: Reading) -> InputEvent {
+    InputEvent::Readings {
+        input: "p1".into(),
+        readings: vec![r],
+        interval: Duration::from_secs(1),
+        raw: None,
+    }
+}
+
+fn states(msgs: &[Message]) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m.topic == "m2m/E1/state")
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect()
+}
+
+#[test]
+fn first_reading_announces_then_publishes() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    let out = p.on_event(t0, event(reading("10.5", 100)));
+    let topics: Vec<&str> = out.iter().map(|m| m.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "m2m/E1/availability",
+            "homeassistant/sensor/m2m_E1/energy_import_t1/config",
+            "homeassistant/sensor/m2m_E1/power_import/config",
+            "m2m/E1/state"
+        ]
+    );
+    assert!(out.iter().all(|m| m.retain));
+    assert!(states(&out)[0].contains("\"energy_import_t1\":10.5"));
+    // Discovery is sent once.
+    let out = p.on_event(t0, event(reading("10.6", 100)));
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn counters_never_go_backwards() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    p.on_event(t0, event(reading("10.5", 100)));
+    let out = p.on_event(t0, event(reading("0.000", 0)));
+    let s = &states(&out)[0];
+    assert!(!s.contains("energy_import_t1"), "{s}");
+    assert!(s.contains("\"power_import\":0"), "{s}");
+    assert_eq!(p.held_back, 1);
+    let out = p.on_event(t0, event(reading("10.7", 5)));
+    assert!(states(&out)[0].contains("\"energy_import_t1\":10.7"));
+}
+
+#[test]
+fn retained_state_seeds_the_counter_guard() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    p.on_retained("m2m/E1/state", br#"{"time":"x","energy_import_t1":99.1}"#);
+    let out = p.on_event(t0, event(reading("0", 1)));
+    assert!(!states(&out)[0].contains("energy_import_t1"));
+}
+
+#[test]
+fn min_interval_sends_the_newest_when_due() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.min_interval = Duration::from_secs(10);
+    let mut p = Publisher::new(s, t0);
+    assert_eq!(states(&p.on_event(t0, event(reading("1", 1)))).len(), 1);
+    let t1 = t0 + Duration::from_secs(3);
+    assert!(states(&p.on_event(t1, event(reading("2", 2)))).is_empty());
+    assert!(states(&p.on_event(t1, event(reading("3", 3)))).is_empty());
+    assert!(states(&p.on_tick(t0 + Duration::from_secs(9))).is_empty());
+    let out = p.on_tick(t0 + Duration::from_secs(10));
+    let s = states(&out);
+    assert_eq!(s.len(), 1);
+    assert!(s[0].contains("\"energy_import_t1\":3"));
+}
+
+#[test]
+fn on_change_skips_identical_values() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.on_change = true;
+    let mut p = Publisher::new(s, t0);
+    assert_eq!(states(&p.on_event(t0, event(reading("1", 1)))).len(), 1);
+    assert!(states(&p.on_event(t0, event(reading("1", 1)))).is_empty());
+    assert_eq!(states(&p.on_event(t0, event(reading("1", 2)))).len(), 1);
+}
+
+#[test]
+fn silent_meter_goes_offline_and_back() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    p.on_event(t0, event(reading("1", 1)));
+    assert!(p.on_tick(t0 + Duration::from_secs(4)).is_empty());
+    let out = p.on_tick(t0 + Duration::from_secs(6));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].topic, "m2m/E1/availability");
+    assert_eq!(out[0].payload, b"offline");
+    let out = p.on_event(t0 + Duration::from_secs(7), event(reading("2", 1)));
+    assert_eq!(out[0].payload, b"online");
+}
+
+#[test]
+fn ghost_entities_and_stale_meters_are_cleared() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    let cfg = br#"{"state_topic":"m2m/E1/state"}"#;
+    p.on_retained("homeassistant/sensor/m2m_E1/energy_import_t1/config", cfg);
+    p.on_retained("homeassistant/sensor/m2m_E1/old_thing/config", cfg);
+    p.on_retained(
+        "homeassistant/sensor/m2m_G9/gas/config",
+        br#"{"state_topic":"m2m/G9/state"}"#,
+    );
+    // Somebody else's entity is never touched.
+    p.on_retained(
+        "homeassistant/sensor/zigbee_x/temp/config",
+        br#"{"state_topic":"zigbee2mqtt/x"}"#,
+    );
+    let out = p.on_event(t0, event(reading("1", 1)));
+    let cleared: Vec<&str> = out
+        .iter()
+        .filter(|m| m.payload.is_empty())
+        .map(|m| m.topic.as_str())
+        .collect();
+    assert_eq!(cleared, ["homeassistant/sensor/m2m_E1/old_thing/config"]);
+    let out = p.on_tick(t0 + Duration::from_secs(61));
+    let cleared: Vec<&str> = out
+        .iter()
+        .filter(|m| m.payload.is_empty())
+        .map(|m| m.topic.as_str())
+        .collect();
+    assert_eq!(
+        cleared,
+        [
+            "homeassistant/sensor/m2m_G9/gas/config",
+            "m2m/G9/state",
+            "m2m/G9/availability"
+        ]
+    );
+}
+
+#[test]
+fn republish_sends_discovery_and_last_state() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    p.on_event(t0, event(reading("1", 1)));
+    let out = p.republish_all();
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[3].topic, "m2m/E1/state");
+}

@@ -1,0 +1,341 @@
+//! Mapping the objects of one telegram to readings: electricity values here, M-Bus channels in
+//! [`super::mbus`].
+
+use super::mbus::Channels;
+use super::obis::Obis;
+use super::parser::{self, Groups, Object};
+use super::quantities as dq;
+use super::timestamp;
+use super::units::{self, Kind};
+use crate::decimal::Decimal;
+use crate::reading::{q, Measurement, Quantity, RawField, Value};
+use crate::time::Timestamp;
+
+/// Warnings kept per telegram (a broken telegram must not allocate without bound).
+pub const MAX_WARNINGS: usize = 32;
+/// Raw (unknown) fields kept per telegram, and the longest raw value kept.
+const MAX_RAW: usize = 64;
+const MAX_RAW_LEN: usize = 256;
+
+/// Everything collected from one telegram before the readings are built.
+pub struct Builder {
+    pub time: Option<Timestamp>,
+    pub values: Vec<Measurement>,
+    pub raw: Vec<RawField>,
+    pub warnings: Vec<String>,
+    /// `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of preference.
+    pub ids: [Option<String>; 4],
+    /// `1-3:0.2.8` (DSMR version) and `0-0:96.1.4` (e-MUCS version) as sent.
+    pub dsmr_version: Option<String>,
+    pub emucs_version: Option<String>,
+    pub channels: Channels,
+    /// Which of 1.8.0, 1.8.1..4, 2.8.0, 2.8.1..4 were seen (for the computed totals).
+    pub import: [Option<Decimal>; 5],
+    pub export: [Option<Decimal>; 5],
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Builder {
+            time: None,
+            values: Vec::with_capacity(40),
+            raw: Vec::new(),
+            warnings: Vec::new(),
+            ids: [None, None, None, None],
+            dsmr_version: None,
+            emucs_version: None,
+            channels: Channels::default(),
+            import: [None; 5],
+            export: [None; 5],
+        }
+    }
+
+    pub fn warn(&mut self, w: impl FnOnce() -> String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(w());
+        }
+    }
+
+    fn push(&mut self, quantity: Quantity, value: Value) {
+        self.values.push(Measurement { quantity, value });
+    }
+
+    /// Keep an object we do not map, as sent.
+    pub fn keep_raw(&mut self, o: &Object<'_>) {
+        if self.raw.len() >= MAX_RAW {
+            return;
+        }
+        let v = &o.values[..o.values.len().min(MAX_RAW_LEN)];
+        self.raw.push(RawField {
+            code: o.obis.to_string(),
+            value: String::from_utf8_lossy(v).into_owned(),
+        });
+    }
+
+    pub fn bad_value(&mut self, o: &Object<'_>) {
+        let text = &o.text[..o.text.len().min(MAX_RAW_LEN)];
+        self.warn(|| {
+            format!(
+                "skipped malformed line {:?}",
+                String::from_utf8_lossy(text).trim()
+            )
+        });
+    }
+
+    /// One number group converted to `kind` and stored as `quantity`.
+    fn number(&mut self, o: &Object<'_>, quantity: Quantity, kind: Kind) {
+        debug_assert_eq!(quantity.unit, kind.unit(), "{}", quantity.key);
+        let mut g = parser::groups(o.values);
+        let value = g
+            .next()
+            .and_then(parser::number)
+            .and_then(|(d, u)| units::convert(d, u, kind));
+        match value {
+            Some(v) if !g.malformed() => {
+                self.track_energy(o.obis, v);
+                self.push(quantity, Value::Number(v));
+            }
+            _ => self.bad_value(o),
+        }
+    }
+
+    fn track_energy(&mut self, o: Obis, v: Decimal) {
+        if o.a == 1 && o.d == 8 && o.e <= 4 {
+            match o.c {
+                1 => self.import[o.e as usize] = Some(v),
+                2 => self.export[o.e as usize] = Some(v),
+                _ => {}
+            }
+        }
+    }
+
+    fn text(&mut self, o: &Object<'_>, quantity: Quantity, message: bool) {
+        let g = parser::groups(o.values).next().unwrap_or(&[]);
+        let t = if message {
+            parser::message(g)
+        } else {
+            parser::text(g)
+        };
+        self.push(quantity, Value::Text(t.into_owned()));
+    }
+
+    /// A meter timestamp group, or `None` with a warning naming `what`.
+    pub fn time(&mut self, g: &[u8], what: &str) -> Option<Timestamp> {
+        match timestamp::parse(g) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let shown = String::from_utf8_lossy(&g[..g.len().min(20)]).into_owned();
+                self.warn(|| format!("dropped {what} time {shown:?}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Map one object of the telegram.
+    pub fn object(&mut self, o: &Object<'_>) {
+        let Obis { a, b, c, d, e } = o.obis;
+        match (a, b) {
+            // B is the measurement channel (IEC 62056-61 §5.3); Sagemcom XT211 numbers its
+            // registers `1-1:…` (corpus athombv 22), everyone else `1-0:…`.
+            (1, 0 | 1) => self.electricity(o, c, d, e),
+            (0, 0) => self.abstract_object(o, c, d, e),
+            (1, 3) if (c, d, e) == (0, 2, 8) => {
+                // DSMR 5.0.2 §6.12: `1-3:0.2.8` version information for P1 output.
+                let v = parser::groups(o.values).next().unwrap_or(&[]);
+                self.dsmr_version = Some(String::from_utf8_lossy(v).into_owned());
+            }
+            (0, 1..=u8::MAX) => {
+                let channel = b;
+                super::mbus::object(self, o, channel);
+            }
+            _ => self.keep_raw(o),
+        }
+    }
+
+    /// `0-0:…` objects: identity, clock, tariff, messages, events (DSMR 5.0.2 §6.12).
+    fn abstract_object(&mut self, o: &Object<'_>, c: u8, d: u8, e: u8) {
+        let first = || parser::groups(o.values).next().unwrap_or(&[]);
+        match (c, d, e) {
+            (1, 0, 0) => {
+                let g = first();
+                self.time = self.time(g, "meter");
+            }
+            (96, 1, 1) | (96, 1, 0) | (96, 1, 255) | (42, 0, 0) => {
+                let slot = match (c, d, e) {
+                    (96, 1, 1) => 0,
+                    (96, 1, 0) => 1,
+                    (96, 1, 255) => 2,
+                    _ => 3,
+                };
+                let id = parser::text(first());
+                let id = id.trim();
+                if !id.is_empty() {
+                    self.ids[slot] = Some(id.to_string());
+                }
+            }
+            // e-MUCS P1 §…: version information `50217`.
+            (96, 1, 4) => self.emucs_version = Some(parser::text(first()).into_owned()),
+            (96, 14, 0) => self.number(o, q::TARIFF, Kind::Plain),
+            (96, 13, 0) => self.text(o, dq::MESSAGE, true),
+            (96, 13, 1) => self.text(o, dq::MESSAGE_CODE, true),
+            (96, 13, 2) => self.text(o, dq::MESSAGE_2, true),
+            (96, 13, 3) => self.text(o, dq::MESSAGE_3, true),
+            (96, 13, 4) => self.text(o, dq::MESSAGE_4, true),
+            (96, 13, 5) => self.text(o, dq::MESSAGE_5, true),
+            (96, 3, 10) => self.number(o, dq::BREAKER_STATE, Kind::Plain),
+            (96, 7, 21) => self.number(o, q::POWER_FAILURES, Kind::Plain),
+            (96, 7, 9) => self.number(o, q::LONG_POWER_FAILURES, Kind::Plain),
+            (17, 0, 0) => self.limiter(o),
+            (98, 1, 0) => super::mbus::peaks(self, o),
+            _ => self.keep_raw(o),
+        }
+    }
+
+    /// `0-0:17.0.0`: the unit decides the quantity (kW NL/BE, A DSMR 3.0, kVA Luxembourg).
+    fn limiter(&mut self, o: &Object<'_>) {
+        let unit = parser::groups(o.values)
+            .next()
+            .and_then(parser::number)
+            .map(|(_, u)| u);
+        use parser::RawUnit as R;
+        match unit {
+            Some(R::KW | R::W | R::None) => self.number(o, dq::POWER_LIMIT, Kind::Power),
+            Some(R::A) => self.number(o, dq::CURRENT_LIMIT, Kind::Ampere),
+            Some(R::Kva | R::VA) => self.number(o, dq::APPARENT_POWER_LIMIT, Kind::ApparentPower),
+            _ => self.bad_value(o),
+        }
+    }
+
+    /// `1-0:…` electricity objects (DSMR 5.0.2 §6.12, e-MUCS, Smarty, IEC 62056-61 C codes).
+    fn electricity(&mut self, o: &Object<'_>, c: u8, d: u8, e: u8) {
+        use Kind as K;
+        let (quantity, kind) = match (c, d, e) {
+            (1, 8, 0) => (q::ENERGY_IMPORT_TOTAL, K::Energy),
+            (1, 8, 1) => (q::ENERGY_IMPORT_T1, K::Energy),
+            (1, 8, 2) => (q::ENERGY_IMPORT_T2, K::Energy),
+            (1, 8, 3) => (dq::ENERGY_IMPORT_T3, K::Energy),
+            (1, 8, 4) => (dq::ENERGY_IMPORT_T4, K::Energy),
+            (2, 8, 0) => (q::ENERGY_EXPORT_TOTAL, K::Energy),
+            (2, 8, 1) => (q::ENERGY_EXPORT_T1, K::Energy),
+            (2, 8, 2) => (q::ENERGY_EXPORT_T2, K::Energy),
+            (2, 8, 3) => (dq::ENERGY_EXPORT_T3, K::Energy),
+            (2, 8, 4) => (dq::ENERGY_EXPORT_T4, K::Energy),
+            (15, 8, 0) => (dq::ENERGY_ABSOLUTE_TOTAL, K::Energy),
+            (3, 8, 0) => (dq::REACTIVE_ENERGY_IMPORT_TOTAL, K::ReactiveEnergy),
+            (3, 8, 1) => (dq::REACTIVE_ENERGY_IMPORT_T1, K::ReactiveEnergy),
+            (3, 8, 2) => (dq::REACTIVE_ENERGY_IMPORT_T2, K::ReactiveEnergy),
+            (4, 8, 0) => (dq::REACTIVE_ENERGY_EXPORT_TOTAL, K::ReactiveEnergy),
+            (4, 8, 1) => (dq::REACTIVE_ENERGY_EXPORT_T1, K::ReactiveEnergy),
+            (4, 8, 2) => (dq::REACTIVE_ENERGY_EXPORT_T2, K::ReactiveEnergy),
+            (5, 8, 0) => (dq::REACTIVE_ENERGY_Q1, K::ReactiveEnergy),
+            (6, 8, 0) => (dq::REACTIVE_ENERGY_Q2, K::ReactiveEnergy),
+            (7, 8, 0) => (dq::REACTIVE_ENERGY_Q3, K::ReactiveEnergy),
+            (8, 8, 0) => (dq::REACTIVE_ENERGY_Q4, K::ReactiveEnergy),
+            (1, 7, 0) => (q::POWER_IMPORT, K::Power),
+            (2, 7, 0) => (q::POWER_EXPORT, K::Power),
+            (21, 7, 0) => (q::POWER_IMPORT_L1, K::Power),
+            (41, 7, 0) => (q::POWER_IMPORT_L2, K::Power),
+            (61, 7, 0) => (q::POWER_IMPORT_L3, K::Power),
+            (22, 7, 0) => (q::POWER_EXPORT_L1, K::Power),
+            (42, 7, 0) => (q::POWER_EXPORT_L2, K::Power),
+            (62, 7, 0) => (q::POWER_EXPORT_L3, K::Power),
+            (3, 7, 0) => (dq::REACTIVE_POWER_IMPORT, K::ReactivePower),
+            (4, 7, 0) => (dq::REACTIVE_POWER_EXPORT, K::ReactivePower),
+            (23, 7, 0) => (dq::REACTIVE_POWER_IMPORT_L1, K::ReactivePower),
+            (43, 7, 0) => (dq::REACTIVE_POWER_IMPORT_L2, K::ReactivePower),
+            (63, 7, 0) => (dq::REACTIVE_POWER_IMPORT_L3, K::ReactivePower),
+            (24, 7, 0) => (dq::REACTIVE_POWER_EXPORT_L1, K::ReactivePower),
+            (44, 7, 0) => (dq::REACTIVE_POWER_EXPORT_L2, K::ReactivePower),
+            (64, 7, 0) => (dq::REACTIVE_POWER_EXPORT_L3, K::ReactivePower),
+            (5, 7, 0) => (dq::REACTIVE_POWER_Q1, K::ReactivePower),
+            (6, 7, 0) => (dq::REACTIVE_POWER_Q2, K::ReactivePower),
+            (7, 7, 0) => (dq::REACTIVE_POWER_Q3, K::ReactivePower),
+            (8, 7, 0) => (dq::REACTIVE_POWER_Q4, K::ReactivePower),
+            (9, 7, 0) => (dq::APPARENT_POWER_IMPORT, K::ApparentPower),
+            (10, 7, 0) => (dq::APPARENT_POWER_EXPORT, K::ApparentPower),
+            (13, 7, 0) => (dq::POWER_FACTOR, K::Plain),
+            (33, 7, 0) => (dq::POWER_FACTOR_L1, K::Plain),
+            (53, 7, 0) => (dq::POWER_FACTOR_L2, K::Plain),
+            (73, 7, 0) => (dq::POWER_FACTOR_L3, K::Plain),
+            (14, 7, 0) => (dq::FREQUENCY, K::Hertz),
+            (32, 7, 0) => (q::VOLTAGE_L1, K::Volt),
+            (52, 7, 0) => (q::VOLTAGE_L2, K::Volt),
+            (72, 7, 0) => (q::VOLTAGE_L3, K::Volt),
+            (31, 7, 0) => (q::CURRENT_L1, K::Ampere),
+            (51, 7, 0) => (q::CURRENT_L2, K::Ampere),
+            (71, 7, 0) => (q::CURRENT_L3, K::Ampere),
+            (32, 32, 0) => (dq::VOLTAGE_SAGS_L1, K::Plain),
+            (52, 32, 0) => (dq::VOLTAGE_SAGS_L2, K::Plain),
+            (72, 32, 0) => (dq::VOLTAGE_SAGS_L3, K::Plain),
+            (32, 36, 0) => (dq::VOLTAGE_SWELLS_L1, K::Plain),
+            (52, 36, 0) => (dq::VOLTAGE_SWELLS_L2, K::Plain),
+            (72, 36, 0) => (dq::VOLTAGE_SWELLS_L3, K::Plain),
+            (1, 4, 0) => (dq::POWER_AVERAGE_15MIN, K::Power),
+            (31, 4, 0) => (dq::CURRENT_LIMIT_L1, K::Ampere),
+            (51, 4, 0) => (dq::CURRENT_LIMIT_L2, K::Ampere),
+            (71, 4, 0) => (dq::CURRENT_LIMIT_L3, K::Ampere),
+            (1, 6, 0) => return self.peak_month(o),
+            (99, 97, 0) => return self.failure_log(o),
+            _ => return self.keep_raw(o),
+        };
+        self.number(o, quantity, kind);
+    }
+
+    /// `1-0:1.6.0(time)(value*kW)`: this month's peak (e-MUCS).
+    fn peak_month(&mut self, o: &Object<'_>) {
+        let mut g = parser::groups(o.values);
+        let (Some(t), Some(v)) = (g.next(), g.next()) else {
+            return self.bad_value(o);
+        };
+        match parser::number(v).and_then(|(d, u)| units::convert(d, u, Kind::Power)) {
+            Some(p) => self.push(dq::PEAK_POWER_MONTH, Value::Number(p)),
+            None => return self.bad_value(o),
+        }
+        if let Some(t) = self.time(t, "peak power") {
+            self.push(dq::PEAK_POWER_MONTH_TIME, Value::Time(t));
+        }
+    }
+
+    /// `1-0:99.97.0(n)(0-0:96.7.19)(end)(duration*s)…` (DSMR 5.0.2 §6.12): the entry that
+    /// ended last. An empty `()` or `(0)` log has nothing to report.
+    fn failure_log(&mut self, o: &Object<'_>) {
+        let mut g: Groups<'_> = parser::groups(o.values);
+        let count = g.next().and_then(parser::number).map(|(d, _)| d);
+        let Some(count) = count else { return };
+        if count.is_zero() {
+            return;
+        }
+        g.next(); // the buffer's OBIS code, 0-0:96.7.19
+        let mut last: Option<(Timestamp, Decimal)> = None;
+        while let (Some(t), Some(dur)) = (g.next(), g.next()) {
+            let Ok(t) = timestamp::parse(t) else { continue };
+            let Some(dur) =
+                parser::number(dur).and_then(|(d, u)| units::convert(d, u, Kind::Second))
+            else {
+                continue;
+            };
+            if last.is_none_or(|(lt, _)| t.unix_seconds() > lt.unix_seconds()) {
+                last = Some((t, dur));
+            }
+        }
+        if let Some((t, dur)) = last {
+            self.push(dq::LAST_POWER_FAILURE, Value::Time(t));
+            self.push(dq::LAST_POWER_FAILURE_DURATION, Value::Number(dur));
+        }
+    }
+
+    /// Append totals the meter did not send: `t1 + t2` when 1.8.0 (2.8.0) is absent and the
+    /// meter has exactly two tariffs.
+    pub fn computed_totals(&mut self) {
+        for (regs, quantity) in [
+            (self.import, q::ENERGY_IMPORT_TOTAL),
+            (self.export, q::ENERGY_EXPORT_TOTAL),
+        ] {
+            if let [None, Some(t1), Some(t2), None, None] = regs {
+                if let Some(sum) = units::add(t1, t2) {
+                    self.push(quantity, Value::Number(sum));
+                }
+            }
+        }
+    }
+}

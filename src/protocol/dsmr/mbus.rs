@@ -1,0 +1,320 @@
+//! M-Bus sub-meters (`0-n:…`, n = 1..4: DSMR 5.0.2 §6.12) and the e-MUCS peak history.
+//!
+//! A channel's meaning comes from its device type `0-n:24.1.0` (EN 13757-3 §5.7, table
+//! "device type"), never from its number: Belgian meters put water on channel 2, others gas on
+//! channel 2 (corpus dsmrreader 17), a Warmtelink heat meter on channel 1 (ndokter 06).
+
+use super::mapping::Builder;
+use super::parser::{self, Object, RawUnit};
+use super::quantities as dq;
+use super::units::{self, Kind};
+use crate::decimal::Decimal;
+use crate::reading::{q, MeterInfo, MeterKind, Quantity, RawField, Reading, Value};
+
+use crate::time::Timestamp;
+
+/// Labels for time warnings (no formatting on the hot path).
+const MBUS_TIME: [&str; 6] = [
+    "M-Bus channel 0",
+    "M-Bus channel 1",
+    "M-Bus channel 2",
+    "M-Bus channel 3",
+    "M-Bus channel 4",
+    "M-Bus channel >4",
+];
+
+/// Channels kept per telegram (DSMR defines 1..4; junk channel numbers must not allocate).
+const MAX_CHANNELS: usize = 8;
+
+/// A value read from a channel, resolved against the device type once the telegram is read.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// `24.2.3` (not temperature-corrected) rather than `24.2.1`.
+    uncorrected: bool,
+    value: Decimal,
+    unit: RawUnit,
+}
+
+/// One channel's objects.
+#[derive(Debug, Default)]
+pub struct Channel {
+    pub n: u8,
+    pub device_type: Option<u8>,
+    pub id: Option<String>,
+    pub time: Option<Timestamp>,
+    values: Vec<Pending>,
+    valve: Option<Decimal>,
+    breaker: Option<Decimal>,
+    raw: Vec<RawField>,
+}
+
+#[derive(Debug, Default)]
+pub struct Channels(Vec<Channel>);
+
+impl Channels {
+    fn get(&mut self, n: u8) -> Option<&mut Channel> {
+        let i = match self.0.iter().position(|c| c.n == n) {
+            Some(i) => i,
+            None if self.0.len() < MAX_CHANNELS => {
+                self.0.push(Channel {
+                    n,
+                    ..Channel::default()
+                });
+                self.0.len() - 1
+            }
+            None => return None,
+        };
+        self.0.get_mut(i)
+    }
+}
+
+/// EN 13757-3 device types: 0x03 gas; 0x06 warm water, 0x07 water, 0x15 hot water, 0x16 cold
+/// water, 0x17 dual water; 0x04 heat (outlet), 0x0C heat (inlet), 0x0D heat/cooling, 0x05 steam
+/// (a heat carrier); 0x0A/0x0B cooling (outlet/inlet). The NWA Warmtelink reports 0x04 with GJ
+/// (corpus ndokter 06).
+pub fn kind(device_type: Option<u8>) -> MeterKind {
+    match device_type {
+        Some(3) => MeterKind::Gas,
+        Some(6 | 7 | 0x15..=0x17) => MeterKind::Water,
+        Some(4 | 5 | 0x0C | 0x0D) => MeterKind::Heat,
+        Some(0x0A | 0x0B) => MeterKind::Cooling,
+        Some(t) => MeterKind::Other(t),
+        None => MeterKind::Other(0),
+    }
+}
+
+/// Map a `0-n:…` object.
+pub fn object(b: &mut Builder, o: &Object<'_>, n: u8) {
+    let (c, d, e) = (o.obis.c, o.obis.d, o.obis.e);
+    let mut g = parser::groups(o.values);
+    let first = g.clone().next().unwrap_or(&[]);
+    let mut time = None;
+    let mut pending = None;
+    match (c, d, e) {
+        // An empty `()` means "no device" (corpus wassasin 03).
+        (24, 1, 0) if first.is_empty() => return,
+        (24, 1, 0) => {
+            let t = parser::number(first).and_then(|(d, _)| u8::try_from(d.mantissa()).ok());
+            match t {
+                Some(t) => with(b, n, |ch| ch.device_type = Some(t)),
+                None => b.bad_value(o),
+            }
+            return;
+        }
+        (96, 1, 0) | (96, 1, 1) => {
+            let id = parser::text(first).trim().to_string();
+            if !id.is_empty() {
+                with(b, n, |ch| ch.id = Some(id));
+            }
+            return;
+        }
+        // `0-n:24.2.1(time)(value*unit)`; e-MUCS `0-n:24.2.3` for uncorrected gas.
+        (24, 2, 1) | (24, 2, 3) => {
+            let (Some(t), Some(v)) = (g.next(), g.next()) else {
+                return b.bad_value(o);
+            };
+            time = Some(t);
+            pending = parser::number(v).map(|(value, unit)| Pending {
+                uncorrected: e == 3,
+                value,
+                unit,
+            });
+        }
+        // DSMR 2.2/3.0 §…: `0-n:24.3.0(time)(08)(60)(1)(0-n:24.2.1)(m3)` then `(value)` on the
+        // next line (joined by the lexer).
+        (24, 3, 0) => {
+            let groups: Vec<&[u8]> = g.by_ref().take(8).collect();
+            if let [t, _, _, _, _, unit, v, ..] = groups[..] {
+                time = Some(t);
+                pending = parser::number(v).map(|(value, u)| Pending {
+                    uncorrected: false,
+                    value,
+                    unit: if u == RawUnit::None {
+                        RawUnit::parse(unit)
+                    } else {
+                        u
+                    },
+                });
+            }
+        }
+        (24, 4, 0) | (96, 3, 10) => {
+            let Some((v, _)) = parser::number(first) else {
+                return b.bad_value(o);
+            };
+            with(b, n, |ch| {
+                if c == 24 {
+                    ch.valve = Some(v)
+                } else {
+                    ch.breaker = Some(v)
+                }
+            });
+            return;
+        }
+        _ => {
+            let raw = RawField {
+                code: o.obis.to_string(),
+                value: String::from_utf8_lossy(&o.values[..o.values.len().min(256)]).into_owned(),
+            };
+            with(b, n, |ch| {
+                if ch.raw.len() < 16 {
+                    ch.raw.push(raw)
+                }
+            });
+            return;
+        }
+    }
+    let Some(p) = pending else {
+        return b.bad_value(o);
+    };
+    let t = time.and_then(|t| b.time(t, MBUS_TIME[(n as usize).min(MBUS_TIME.len() - 1)]));
+    with(b, n, |ch| {
+        if ch.values.len() < 4 {
+            ch.values.push(p);
+        }
+        if t.is_some() {
+            ch.time = t;
+        }
+    });
+}
+
+fn with(b: &mut Builder, n: u8, f: impl FnOnce(&mut Channel)) {
+    match b.channels.get(n) {
+        Some(ch) => f(ch),
+        None => b.warn(|| format!("ignored M-Bus channel {n}: too many channels")),
+    }
+}
+
+/// The quantity for a channel value, from the device type and the unit sent.
+fn quantity(kind: MeterKind, p: &Pending) -> Option<(Quantity, Kind)> {
+    use RawUnit as R;
+    let volume = matches!(p.unit, R::M3 | R::Dm3)
+        || (p.unit == R::None && !matches!(kind, MeterKind::Heat | MeterKind::Cooling));
+    let energy = matches!(p.unit, R::GJ | R::MJ)
+        || (p.unit == R::None && matches!(kind, MeterKind::Heat | MeterKind::Cooling));
+    Some(match kind {
+        _ if volume && p.uncorrected => (dq::GAS_UNCORRECTED, Kind::Volume),
+        MeterKind::Gas if volume => (q::GAS, Kind::Volume),
+        MeterKind::Water if volume => (q::WATER, Kind::Volume),
+        MeterKind::Cooling if energy => (dq::COOLING_ENERGY, Kind::HeatEnergy),
+        _ if energy => (q::HEAT_ENERGY_GJ, Kind::HeatEnergy),
+        _ if volume => (dq::VOLUME, Kind::Volume),
+        _ => return None,
+    })
+}
+
+/// What a sub-meter takes from the meter it is read through.
+pub struct Parent {
+    pub id: String,
+    pub protocol: Option<String>,
+}
+
+/// Build one reading per channel that has values, in channel order.
+pub fn readings(
+    b: &mut Builder,
+    parent: &Parent,
+    fallback_time: Timestamp,
+    out: &mut Vec<Reading>,
+    out_channels: &mut Vec<Option<u8>>,
+) {
+    let mut channels = std::mem::take(&mut b.channels.0);
+    channels.sort_by_key(|c| c.n);
+    for ch in channels {
+        if ch.values.is_empty() && ch.valve.is_none() && ch.breaker.is_none() {
+            continue;
+        }
+        let kind = kind(ch.device_type);
+        let id = ch
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{}_mbus{}", parent.id, ch.n));
+        let mut info = MeterInfo::new(id, kind);
+        info.serial = ch.id.clone();
+        info.protocol = parent.protocol.clone();
+        info.parent = Some(parent.id.clone());
+        let mut r = Reading::new(info, ch.time.unwrap_or(fallback_time));
+        for p in &ch.values {
+            match quantity(kind, p)
+                .and_then(|(qty, k)| Some((qty, units::convert(p.value, p.unit, k)?)))
+            {
+                Some((qty, v)) => {
+                    debug_assert!(matches!(
+                        qty.unit,
+                        crate::reading::Unit::CubicMeter | crate::reading::Unit::GJ
+                    ));
+                    r.push_number(qty, v)
+                }
+                None => b.warn(|| {
+                    format!(
+                        "M-Bus channel {} ({}): value {} in unit {:?} does not fit",
+                        ch.n,
+                        kind.as_str(),
+                        p.value,
+                        p.unit
+                    )
+                }),
+            }
+        }
+        if let Some(v) = ch.valve {
+            r.push(dq::VALVE_POSITION, Value::Number(v));
+        }
+        if let Some(v) = ch.breaker {
+            r.push(dq::BREAKER_STATE, Value::Number(v));
+        }
+        r.raw = ch.raw;
+        out.push(r);
+        out_channels.push(Some(ch.n));
+    }
+}
+
+/// `0-0:98.1.0(n)(1-0:1.6.0)(1-0:1.6.0)(month)(time)(value)…`: the monthly peaks of the last 13
+/// months (e-MUCS P1 capacity tariff). Other layouts (Hungary's billing snapshot, corpus
+/// ndokter 13) are kept raw.
+pub fn peaks(b: &mut Builder, o: &Object<'_>) {
+    let mut g = parser::groups(o.values);
+    let count = g.next().and_then(parser::number);
+    let code = g.clone().next();
+    let (Some((count, RawUnit::None)), Some(code)) = (count, code) else {
+        return b.keep_raw(o);
+    };
+    if code.get(..4) != Some(b"1-0:") || count.exponent() != 0 {
+        return b.keep_raw(o);
+    }
+    g.next();
+    g.next();
+    let mut latest: Option<(Timestamp, Decimal, Option<Timestamp>)> = None;
+    let mut all = Vec::new();
+    while let (Some(month), Some(at), Some(v)) = (g.next(), g.next(), g.next()) {
+        let Some(p) = parser::number(v).and_then(|(d, u)| units::convert(d, u, Kind::Power)) else {
+            b.bad_value(o);
+            continue;
+        };
+        if all.len() < 13 {
+            all.push(p);
+        }
+        let Some(month) = b.time(month, "peak history month") else {
+            continue;
+        };
+        let at = super::timestamp::parse(at).ok();
+        if latest.is_none_or(|(m, _, _)| month.unix_seconds() > m.unix_seconds()) {
+            latest = Some((month, p, at));
+        }
+    }
+    if let Some((_, p, at)) = latest {
+        b.values.push(crate::reading::Measurement {
+            quantity: dq::PEAK_POWER_PREVIOUS_MONTH,
+            value: Value::Number(p),
+        });
+        if let Some(at) = at {
+            b.values.push(crate::reading::Measurement {
+                quantity: dq::PEAK_POWER_PREVIOUS_MONTH_TIME,
+                value: Value::Time(at),
+            });
+        }
+    }
+    if let Some(avg) = units::mean(&all) {
+        b.values.push(crate::reading::Measurement {
+            quantity: dq::PEAK_POWER_AVERAGE_13M,
+            value: Value::Number(avg),
+        });
+    }
+}

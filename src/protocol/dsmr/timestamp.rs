@@ -1,0 +1,119 @@
+//! P1 timestamps: `YYMMDDhhmmssX`.
+//!
+//! DSMR 5.0.2 §6.4 (and e-MUCS, Smarty): local time, `X` = `S` for summer time (UTC+2, CEST) or
+//! `W` for winter time (UTC+1, CET). DSMR 2.2/3.0 M-Bus profile timestamps (`0-n:24.3.0`) have no
+//! `X`: those meters are Dutch only (DSMR 2.2 §5 / 3.0 §6), so the offset follows the EU summer
+//! time rule (Directive 2000/84/EC: last Sunday of March 01:00 UTC to last Sunday of October
+//! 01:00 UTC), which needs no time-zone database.
+
+use crate::time::Timestamp;
+
+/// Why a P1 timestamp was not used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("not a YYMMDDhhmmss[S|W] timestamp")]
+    Format,
+    #[error("impossible date or time")]
+    Impossible,
+    /// A device that has no clock value sends a fixed marker instead: all zeros,
+    /// `632525252525S` (Luxembourg spec example, unconnected M-Bus channel), `700101010000W`
+    /// (Unix epoch in CET: corpus `ndokter_dsmr_parser/05_iskra_am550…` channel 1) and
+    /// `000101000000W` (2000-01-01: esphome test "can parse a 0 value without a unit").
+    #[error("placeholder time (the device has no valid clock)")]
+    Placeholder,
+}
+
+/// CEST, the `S` suffix.
+const SUMMER: i16 = 120;
+/// CET, the `W` suffix.
+const WINTER: i16 = 60;
+
+/// Parse `YYMMDDhhmmss` with an optional `S`/`W` suffix (either case).
+pub fn parse(s: &[u8]) -> Result<Timestamp, TimeError> {
+    let digits = s.get(..12).ok_or(TimeError::Format)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(TimeError::Format);
+    }
+    let two = |i: usize| (digits[i] - b'0') * 10 + (digits[i + 1] - b'0');
+    let (yy, mo, d, h, mi, se) = (two(0), two(2), two(4), two(6), two(8), two(10));
+    let offset = match &s[12..] {
+        [] => None,
+        [b'S' | b's'] => Some(SUMMER),
+        [b'W' | b'w'] => Some(WINTER),
+        _ => return Err(TimeError::Format),
+    };
+    if digits.iter().all(|&c| c == b'0') {
+        return Err(TimeError::Placeholder);
+    }
+    let year = 2000 + yy as u16;
+    let offset = match offset {
+        Some(o) => o,
+        None => eu_offset(year, mo, d, h).ok_or(TimeError::Impossible)?,
+    };
+    let t = Timestamp::new(year, mo, d, h, mi, se, offset).ok_or(TimeError::Impossible)?;
+    // Two-digit years: `70` can only be the epoch marker (1970), `00-01-01` the zero-date marker.
+    if (yy == 70 || yy == 0) && mo == 1 && d == 1 {
+        return Err(TimeError::Placeholder);
+    }
+    Ok(t)
+}
+
+/// The Dutch offset (CET/CEST) of a local wall-clock time without suffix. The hour that
+/// happens twice in October is taken as summer time.
+fn eu_offset(year: u16, month: u8, day: u8, hour: u8) -> Option<i16> {
+    Timestamp::new(year, month, day, 0, 0, 0, 0)?;
+    let start = last_sunday(year, 3)?;
+    let end = last_sunday(year, 10)?;
+    let summer = match month {
+        4..=9 => true,
+        3 => day > start || (day == start && hour >= 2),
+        10 => day < end || (day == end && hour < 3),
+        _ => false,
+    };
+    Some(if summer { SUMMER } else { WINTER })
+}
+
+fn last_sunday(year: u16, month: u8) -> Option<u8> {
+    let t = Timestamp::new(year, month, 31, 0, 0, 0, 0)?;
+    let days = t.unix_seconds().div_euclid(86_400);
+    // 1970-01-01 was a Thursday (weekday 4 with Sunday = 0).
+    let weekday = (days + 4).rem_euclid(7) as u8;
+    Some(31 - weekday)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes() {
+        assert_eq!(
+            parse(b"200512135409S").unwrap().to_string(),
+            "2020-05-12T13:54:09+02:00"
+        );
+        assert_eq!(
+            parse(b"161113205757W").unwrap().to_string(),
+            "2016-11-13T20:57:57+01:00"
+        );
+    }
+
+    #[test]
+    fn markers_and_garbage() {
+        assert_eq!(parse(b"632525252525S"), Err(TimeError::Impossible));
+        assert_eq!(parse(b"700101010000W"), Err(TimeError::Placeholder));
+        assert_eq!(parse(b"000000000000W"), Err(TimeError::Placeholder));
+        assert_eq!(parse(b"000101000000W"), Err(TimeError::Placeholder));
+        assert_eq!(parse(b"2005121354S"), Err(TimeError::Format));
+        assert_eq!(parse(b"200512135409X"), Err(TimeError::Format));
+    }
+
+    #[test]
+    fn no_suffix_uses_eu_rule() {
+        // 2016-04-10 is summer time, 2016-11-07 winter; 2024-03-31 is the switch day.
+        assert_eq!(parse(b"160410130000").unwrap().offset_minutes, 120);
+        assert_eq!(parse(b"161107190000").unwrap().offset_minutes, 60);
+        assert_eq!(parse(b"240331015959").unwrap().offset_minutes, 60);
+        assert_eq!(parse(b"240331030000").unwrap().offset_minutes, 120);
+        assert_eq!(parse(b"241027035959").unwrap().offset_minutes, 60);
+    }
+}

@@ -1,0 +1,174 @@
+//! Units as IEC 62056-21 meters spell them, exact conversions, and the heat-meter quantities
+//! shared by the IEC readout and the MULTICAL `/#n` decoder.
+//!
+//! One quantity key has one unit (see `crate::reading`): a value that arrives in another unit
+//! of the same family is converted by moving the decimal point ([`convert`]); a unit that
+//! cannot be converted exactly (GJ ↔ kWh is ×277.7…) is not forced into the key. The one
+//! exception is `heat_energy`, whose unit is the meter's own (GJ, kWh, MWh, Gcal): it is fixed
+//! per meter by its sealed program (MC66C manual 5511-634 §2.2 "B" code), so it never changes
+//! for one Home Assistant entity.
+
+use crate::decimal::Decimal;
+use crate::reading::Unit;
+
+/// A unit string from a data set (`kWh`, `m3`, `C`, `m3ph` ...). `None` for units the model
+/// has no unit for (Ultraheat `6.35(60*m)`, minutes) and unknown spellings.
+pub fn parse_unit(s: &str) -> Option<Unit> {
+    Some(match s {
+        "Wh" => Unit::Wh,
+        "kWh" | "KWH" | "kwh" => Unit::KWh,
+        "MWh" | "MWH" => Unit::MWh,
+        "GJ" => Unit::GJ,
+        "MJ" => Unit::MJ,
+        "Gcal" => Unit::Gcal,
+        "W" => Unit::W,
+        "kW" | "KW" => Unit::KW,
+        "MW" => Unit::MW,
+        "kvarh" | "kvArh" => Unit::Kvarh,
+        "kvar" => Unit::Kvar,
+        "V" => Unit::V,
+        "A" => Unit::A,
+        "Hz" => Unit::Hz,
+        "m3" | "m³" => Unit::CubicMeter,
+        "l" | "L" => Unit::Liter,
+        // Landis+Gyr Ultraheat writes m³/h as "m3ph" (corpus iec62056_ultraheat_*.txt).
+        "m3h" | "m3/h" | "m3ph" => Unit::CubicMeterPerHour,
+        "l/h" | "lh" | "lph" => Unit::LiterPerHour,
+        "C" | "°C" | "degC" => Unit::Celsius,
+        "K" => Unit::Kelvin,
+        "h" => Unit::Hour,
+        "s" => Unit::Second,
+        "bar" => Unit::Bar,
+        _ => return None,
+    })
+}
+
+/// Power of ten of `u` relative to the base unit of its family, and the family.
+fn scale(u: Unit) -> Option<(u8, i8)> {
+    Some(match u {
+        Unit::Wh => (0, 0),
+        Unit::KWh => (0, 3),
+        Unit::MWh => (0, 6),
+        Unit::MJ => (1, 0),
+        Unit::GJ => (1, 3),
+        Unit::W => (2, 0),
+        Unit::KW => (2, 3),
+        Unit::MW => (2, 6),
+        Unit::Liter => (3, 0),
+        Unit::CubicMeter => (3, 3),
+        Unit::LiterPerHour => (4, 0),
+        Unit::CubicMeterPerHour => (4, 3),
+        _ => return None,
+    })
+}
+
+/// `value` in unit `from` expressed in unit `to`, exactly (decimal shift), or `None` if the
+/// units are not powers of ten apart. Converted values are normalised: the meter's trailing
+/// zeros carry no meaning after a unit change (`0.840 m³/h` → `840 L/h`).
+pub fn convert(value: Decimal, from: Unit, to: Unit) -> Option<Decimal> {
+    if from == to {
+        return Some(value);
+    }
+    let (ff, fe) = scale(from)?;
+    let (tf, te) = scale(to)?;
+    if ff != tf {
+        return None;
+    }
+    value.shift(fe - te).map(Decimal::normalize)
+}
+
+/// Quantities of heat meters (not yet in `crate::reading::q`; move them there on merge).
+pub mod heat_q {
+    use crate::reading::{Class, Quantity, Unit};
+
+    /// Heat energy in the meter's own unit (see the module docs).
+    pub fn heat_energy(unit: Unit) -> Quantity {
+        Quantity::new("heat_energy", "Heat energy", unit, Class::Energy)
+    }
+    pub const VOLUME: Quantity = Quantity::new("volume", "Volume", Unit::CubicMeter, Class::Volume);
+    pub const OPERATING_HOURS: Quantity = Quantity::new(
+        "operating_hours",
+        "Operating hours",
+        Unit::Hour,
+        Class::Duration,
+    )
+    .diagnostic();
+    pub const TEMPERATURE_FLOW: Quantity = Quantity::new(
+        "temperature_flow",
+        "Flow temperature",
+        Unit::Celsius,
+        Class::Temperature,
+    );
+    pub const TEMPERATURE_RETURN: Quantity = Quantity::new(
+        "temperature_return",
+        "Return temperature",
+        Unit::Celsius,
+        Class::Temperature,
+    );
+    pub const TEMPERATURE_DIFFERENCE: Quantity = Quantity::new(
+        "temperature_difference",
+        "Temperature difference",
+        Unit::Kelvin,
+        Class::TemperatureDifference,
+    );
+    /// Ultraheat `9.4`: the highest flow/return temperatures, not the current ones.
+    pub const TEMPERATURE_FLOW_MAX: Quantity = Quantity::new(
+        "temperature_flow_max",
+        "Maximum flow temperature",
+        Unit::Celsius,
+        Class::Temperature,
+    )
+    .diagnostic();
+    pub const TEMPERATURE_RETURN_MAX: Quantity = Quantity::new(
+        "temperature_return_max",
+        "Maximum return temperature",
+        Unit::Celsius,
+        Class::Temperature,
+    )
+    .diagnostic();
+    pub const TEMPERATURE_T3: Quantity = Quantity::new(
+        "temperature_t3",
+        "Temperature T3",
+        Unit::Celsius,
+        Class::Temperature,
+    )
+    .disabled();
+    pub const POWER: Quantity = Quantity::new("power", "Power", Unit::KW, Class::Power);
+    pub const PEAK_POWER: Quantity =
+        Quantity::new("peak_power", "Peak power", Unit::KW, Class::Power).diagnostic();
+    /// Flow in L/h: household heat meters show l/h; m³/h values are converted exactly.
+    pub const FLOW: Quantity = Quantity::new("flow", "Flow", Unit::LiterPerHour, Class::Flow);
+    pub const FLOW_V2: Quantity =
+        Quantity::new("flow_v2", "Flow V2", Unit::LiterPerHour, Class::Flow).disabled();
+    pub const PEAK_FLOW: Quantity =
+        Quantity::new("peak_flow", "Peak flow", Unit::LiterPerHour, Class::Flow).diagnostic();
+    pub const PRESSURE_P1: Quantity =
+        Quantity::new("pressure_p1", "Pressure P1", Unit::Bar, Class::Pressure).disabled();
+    pub const PRESSURE_P2: Quantity =
+        Quantity::new("pressure_p2", "Pressure P2", Unit::Bar, Class::Pressure).disabled();
+    pub const INFO_CODE: Quantity =
+        Quantity::new("info_code", "Info code", Unit::None, Class::Enumeration).diagnostic();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s).unwrap()
+    }
+
+    #[test]
+    fn exact_conversions() {
+        let c = |v, f, t| convert(d(v), f, t).map(|x| x.to_string());
+        assert_eq!(
+            c("000.840", Unit::CubicMeterPerHour, Unit::LiterPerHour),
+            Some("840".into())
+        );
+        assert_eq!(c("01.193", Unit::KW, Unit::W), Some("1193".into()));
+        assert_eq!(c("1500", Unit::Wh, Unit::KWh), Some("1.5".into()));
+        assert_eq!(c("0328.871", Unit::GJ, Unit::GJ), Some("328.871".into()));
+        assert_eq!(c("1", Unit::GJ, Unit::KWh), None);
+        assert_eq!(c("1", Unit::Celsius, Unit::Kelvin), None);
+    }
+}

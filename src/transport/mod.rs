@@ -1,0 +1,97 @@
+//! Transports: how bytes reach a protocol core. Generic over the protocol: a serial port
+//! (tokio-serial) or a TCP socket (ser2net, socat, ESP dongles), behind one [`Link`] type.
+
+pub mod backoff;
+pub mod driver;
+pub mod serial;
+pub mod tcp;
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::config::RequestLine;
+use crate::protocol::LineSettings;
+
+/// An open connection to a meter.
+pub enum Link {
+    Serial(tokio_serial::SerialStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+impl Link {
+    /// Change baud rate and character format. Over TCP this needs RFC 2217, which we do not
+    /// speak, so it is an error (the caller's message tells the user what to do).
+    pub fn configure(&mut self, line: LineSettings) -> io::Result<()> {
+        match self {
+            Link::Serial(s) => serial::configure(s, line),
+            Link::Tcp(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "changing serial settings over TCP needs RFC 2217, which is not supported: \
+                 connect the optical head to a local serial port",
+            )),
+        }
+    }
+
+    /// Drive the P1 Data Request line (DTR or RTS) high or low. No-op over TCP.
+    pub fn set_request_line(&mut self, line: RequestLine, high: bool) -> io::Result<()> {
+        match self {
+            Link::Serial(s) => serial::set_request_line(s, line, high),
+            Link::Tcp(_) => Ok(()),
+        }
+    }
+
+    /// Drop whatever the OS has buffered on input (stale bytes before a request).
+    pub fn discard_input(&mut self) -> io::Result<()> {
+        match self {
+            Link::Serial(s) => {
+                use tokio_serial::SerialPort;
+                s.clear(tokio_serial::ClearBuffer::Input)
+                    .map_err(io::Error::other)
+            }
+            Link::Tcp(_) => Ok(()),
+        }
+    }
+}
+
+impl AsyncRead for Link {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Link::Serial(s) => Pin::new(s).poll_read(cx, buf),
+            Link::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Link {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Link::Serial(s) => Pin::new(s).poll_write(cx, buf),
+            Link::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Link::Serial(s) => Pin::new(s).poll_flush(cx),
+            Link::Tcp(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Link::Serial(s) => Pin::new(s).poll_shutdown(cx),
+            Link::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Test harness for the bridge: a real Mosquitto on a free loopback port, a real MQTT
+//! subscriber, and the real `meter2mqtt` binary as a child process.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+    ] {
+        let p = Path::new(dir).join(tool);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// A Mosquitto broker owned by one test. Persistence is on so a restart keeps retained
+/// messages and persistent sessions, as a real installation does.
+pub struct Broker {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    conf: PathBuf,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        let mut f = std::fs::File::create(&conf).expect("conf");
+        writeln!(
+            f,
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest file {}/mosquitto.log\nmax_queued_messages 100000\n",
+            dir.path().display(),
+            dir.path().display()
+        )
+        .expect("write conf");
+        let mut b = Broker {
+            port,
+            dir,
+            child: None,
+            conf,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let bin = which("mosquitto").expect(
+            "mosquitto is not installed: run the README test command (scripts/test.sh), which installs it",
+        );
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop the broker (SIGTERM, so it saves its persistence file like a service restart).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(c.id(), 15);
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again after [`stop`](Self::stop), on the same port and persistence file.
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: String,
+    pub retain: bool,
+}
+
+/// A real MQTT client that records everything on its subscriptions.
+pub struct Subscriber {
+    pub client: Client,
+    pub msgs: Arc<Mutex<Vec<Msg>>>,
+}
+
+impl Subscriber {
+    pub fn connect(port: u16, id: &str, topics: &[&str]) -> Subscriber {
+        Self::connect_with(port, id, topics, true)
+    }
+
+    /// `clean = false`: a persistent session that the broker keeps across our disconnects.
+    pub fn connect_with(port: u16, id: &str, topics: &[&str], clean: bool) -> Subscriber {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_keep_alive(Duration::from_secs(5));
+        o.set_clean_session(clean);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut conn) = Client::new(o, 10_000);
+        for t in topics {
+            client.subscribe(*t, QoS::AtLeastOnce).expect("subscribe");
+        }
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let sink = msgs.clone();
+        let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = subscribed.clone();
+        let again = client.clone();
+        let topics_again: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let mut connections = 0;
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connections += 1;
+                        // rumqttc does not resubscribe after a reconnect; a broker that
+                        // restored the session keeps its queue either way.
+                        if connections > 1 {
+                            for t in &topics_again {
+                                let _ = again.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                            }
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Ok(mut v) = sink.lock() {
+                            v.push(Msg {
+                                topic: p.topic.clone(),
+                                payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                                retain: p.retain,
+                            });
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst)
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "subscriber could not subscribe");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Subscriber { client, msgs }
+    }
+
+    pub fn all(&self) -> Vec<Msg> {
+        self.msgs.lock().unwrap().clone()
+    }
+
+    pub fn on(&self, topic: &str) -> Vec<Msg> {
+        self.all()
+            .into_iter()
+            .filter(|m| m.topic == topic)
+            .collect()
+    }
+
+    /// Wait until `pred` holds over the messages so far; panics with `what` on timeout.
+    pub fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&[Msg]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&self.all()) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let msgs = self.all();
+                let tail: Vec<String> = msgs
+                    .iter()
+                    .rev()
+                    .take(15)
+                    .map(|m| {
+                        format!(
+                            "{} {}",
+                            m.topic,
+                            m.payload.chars().take(120).collect::<String>()
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out waiting for {what}; {} messages, last: {tail:#?}",
+                    msgs.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn publish(&self, topic: &str, payload: &str, retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.as_bytes().to_vec())
+            .expect("publish");
+    }
+}
+
+/// The real binary running `meter2mqtt run` with a config written for the test.
+pub struct Bridge {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl Bridge {
+    pub fn start(config_yaml: &str) -> Bridge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("config.yaml");
+        std::fs::write(&cfg, config_yaml).expect("write config");
+        let log = dir.path().join("bridge.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
+            .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start meter2mqtt");
+        Bridge { child, dir, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        signal(self.child.id(), 15);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parse a JSON payload.
+pub fn json(m: &Msg) -> serde_json::Value {
+    serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null)
+}
