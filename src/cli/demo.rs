@@ -2,17 +2,21 @@
 //! a loopback TCP socket, publishing to an embedded broker (or `--mqtt URL`), with a live view.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use meter2mqtt::config::{Config, InputConfig, P1Config, P1Preset, RequestLine, RequestMode};
+use meter2mqtt::config::Config;
+use meter2mqtt::protocol::Parity;
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
+use meter2mqtt::sim::kmp::KmpSimulator;
+use meter2mqtt::sim::polled::{kmp_on_pty, serve_on_pty};
 use meter2mqtt::sim::serve::{dsmr_on_pty, dsmr_on_tcp, loopback_listener, SimStats};
+use meter2mqtt::sim::MulticalSimulator;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::sync::Mutex;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -31,27 +35,6 @@ pub struct DemoArgs {
     /// Do not print the live view.
     #[arg(long)]
     pub quiet: bool,
-}
-
-fn p1_input(name: &str, device: Option<PathBuf>, tcp: Option<SocketAddr>) -> InputConfig {
-    InputConfig::P1(P1Config {
-        name: name.into(),
-        device,
-        host: tcp.map(|a| a.ip().to_string()),
-        port: tcp.map(|a| a.port()),
-        preset: P1Preset::Auto,
-        line: None,
-        request_line: RequestLine::None,
-        request_mode: RequestMode::Hold,
-        request_interval: Duration::from_secs(10),
-        detect_timeout: Duration::from_secs(12),
-        connect_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(30),
-        meter_id: None,
-        decryption_key: None,
-        authentication_key: None,
-        redetect_after: 10,
-    })
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -163,7 +146,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         // Local wall clock for the meters: CET, as a Dutch meter shows it.
         let clock = now + 3600;
         let stop = Arc::new(AtomicBool::new(false));
-        let mut inputs = Vec::new();
+        let mut inputs = String::new();
         let mut keep = Vec::new();
         for (name, flavour, seed) in [
             ("nl_dsmr5", Flavour::Dsmr5, 1),
@@ -177,7 +160,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             )
             .context("creating a pseudo-terminal for a simulated meter")?;
             keep.push(handle);
-            inputs.push(p1_input(name, Some(path), None));
+            inputs.push_str(&format!(
+                "  - {{name: {name}, type: p1, device: \"{}\"}}\n",
+                path.display()
+            ));
         }
         let (listener, addr) = loopback_listener().await?;
         tokio::spawn(dsmr_on_tcp(
@@ -186,13 +172,40 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             every,
             Arc::new(SimStats::default()),
         ));
-        inputs.push(p1_input("be_emucs_tcp", None, Some(addr)));
-        let mut cfg = Config::default();
-        cfg.mqtt.url = url.clone();
-        cfg.mqtt.client_id = "meter2mqtt-demo".into();
-        cfg.inputs = inputs;
-        cfg.validate().context("demo configuration")?;
-        println!("meter2mqtt demo: 3 simulated P1 meters (DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water over TCP)");
+        inputs.push_str(&format!(
+            "  - {{name: be_emucs_tcp, type: p1, host: \"{}\", port: {}}}\n",
+            addr.ip(),
+            addr.port()
+        ));
+        // Heat meters are polled; the demo polls every 10 s (real battery meters: 15 min+).
+        let kmp = Arc::new(Mutex::new(KmpSimulator::multical_603()));
+        let (path, handle) = kmp_on_pty(kmp, stop.clone())?;
+        keep.push(handle);
+        inputs.push_str(&format!(
+            "  - {{name: multical_603, type: kmp, device: \"{}\", poll_interval: 10s}}\n",
+            path.display()
+        ));
+        let mc = Arc::new(Mutex::new(MulticalSimulator::new()));
+        let (path, handle) = serve_on_pty(
+            (7, Parity::Even, 2),
+            move |line, bytes| {
+                let mut s = mc.lock().unwrap_or_else(|p| p.into_inner());
+                s.advance(10);
+                s.on_input(line, bytes)
+            },
+            stop.clone(),
+        )?;
+        keep.push(handle);
+        inputs.push_str(&format!(
+            "  - {{name: multical_401, type: multical, device: \"{}\", poll_interval: 10s}}\n",
+            path.display()
+        ));
+        let yaml = format!(
+            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\ninputs:\n{inputs}"
+        );
+        let cfg = Config::from_yaml(&yaml).context("demo configuration")?;
+        println!("meter2mqtt demo: simulated meters: DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water (over TCP),");
+        println!("  a Kamstrup MULTICAL 603 (KMP) and a MULTICAL 401 (/#n at 300/1200 baud), all on real ptys or sockets");
         println!("publishing to {url} under meter2mqtt/ with Home Assistant discovery under homeassistant/");
         println!("  watch it:        mosquitto_sub -h {} -p {} -t 'meter2mqtt/#' -v", broker.host, broker.port);
         println!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);

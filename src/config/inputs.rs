@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration_serde as dur;
+use super::polled::{Iec62056Config, KmpConfig, MulticalConfig};
 use super::Secret;
 use crate::protocol::{LineSettings, Parity};
 
@@ -17,6 +18,12 @@ use crate::protocol::{LineSettings, Parity};
 pub enum InputConfig {
     /// DSMR P1 port, on a USB cable or relayed over TCP (ser2net, socat, ESP dongles).
     P1(P1Config),
+    /// Kamstrup KMP (MULTICAL 601/602/603/403/402/302/21, Kamstrup 382) over an optical head.
+    Kmp(KmpConfig),
+    /// Kamstrup MULTICAL 401 / 66C `/#n` protocol over an optical head.
+    Multical(MulticalConfig),
+    /// IEC 62056-21 optical readout (Kamstrup 382, MULTICAL 401, Landis+Gyr Ultraheat).
+    Iec62056(Iec62056Config),
 }
 
 /// DSMR line presets (DSMR P1 companion standard 2.2 §4, 4.2 §4 and 5.0.2 §4; Kaifa 4.x meters
@@ -164,7 +171,7 @@ impl std::fmt::Display for Link {
 }
 
 /// `device` xor `host`+`port`, validated.
-fn link_of(
+pub(super) fn link_of(
     key: &str,
     device: &Option<PathBuf>,
     host: &Option<String>,
@@ -239,6 +246,9 @@ impl InputConfig {
     pub fn name(&self) -> &str {
         match self {
             InputConfig::P1(c) => &c.name,
+            InputConfig::Kmp(c) => &c.name,
+            InputConfig::Multical(c) => &c.name,
+            InputConfig::Iec62056(c) => &c.name,
         }
     }
 
@@ -256,6 +266,9 @@ impl InputConfig {
         }
         match self {
             InputConfig::P1(c) => c.validate(key),
+            InputConfig::Kmp(c) => c.validate(key),
+            InputConfig::Multical(c) => c.validate(key),
+            InputConfig::Iec62056(c) => c.validate(key),
         }
     }
 
@@ -269,12 +282,30 @@ impl InputConfig {
                     Link::Tcp { .. } => format!("P1 via {link}, idle timeout {:?}", c.idle_timeout),
                 }
             }
+            InputConfig::Kmp(c) => format!(
+                "Kamstrup KMP ({}) on {}, every {:?}",
+                c.preset,
+                c.link().map(|l| l.to_string()).unwrap_or_default(),
+                c.poll_interval
+            ),
+            InputConfig::Multical(c) => format!(
+                "MULTICAL /#n on {}, every {:?}",
+                c.link().map(|l| l.to_string()).unwrap_or_default(),
+                c.poll_interval
+            ),
+            InputConfig::Iec62056(c) => format!(
+                "IEC 62056-21 ({}) on {}, every {:?}",
+                c.profile,
+                c.link().map(|l| l.to_string()).unwrap_or_default(),
+                c.poll_interval
+            ),
         }
     }
 
     pub(super) fn has_secret(&self) -> bool {
         match self {
             InputConfig::P1(c) => c.decryption_key.is_some(),
+            _ => false,
         }
     }
 }

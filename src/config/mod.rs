@@ -6,6 +6,7 @@
 
 pub mod duration;
 mod inputs;
+mod polled;
 mod secret;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use inputs::{InputConfig, Link, P1Config, P1Preset, RequestLine, RequestMode, SerialLine};
+pub use polled::{BccConfig, Iec62056Config, KmpConfig, MulticalConfig, TerminatorConfig};
 pub use secret::Secret;
 
 /// The whole configuration file.
@@ -398,5 +400,26 @@ mod example_tests {
         let cfg = super::Config::from_yaml(include_str!("../../config.example.yaml"))
             .expect("config.example.yaml");
         assert_eq!(cfg.inputs.len(), 1);
+    }
+
+    /// The commented examples of the polled inputs are valid when uncommented.
+    #[test]
+    fn example_polled_inputs_are_valid() {
+        let text = include_str!("../../config.example.yaml");
+        let start = text.find("  # - name: heat").expect("kmp example");
+        let uncommented: String = text[start..]
+            .lines()
+            .filter(|l| l.starts_with("  # - ") || l.starts_with("  #   "))
+            .map(|l| l.replacen("  # ", "  ", 1))
+            .map(|l| match l.find(" #") {
+                Some(i) if !l.trim_start().starts_with('#') => l[..i].to_string(),
+                _ => l,
+            })
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = super::Config::from_yaml(&format!("inputs:\n{uncommented}\n"))
+            .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        assert_eq!(cfg.inputs.len(), 3);
     }
 }

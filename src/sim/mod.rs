@@ -8,6 +8,8 @@ pub mod household;
 pub mod iec61107;
 pub mod kmp;
 pub mod multical;
+#[cfg(feature = "bridge")]
+pub mod polled;
 
 pub use self::iec61107::Iec61107Simulator;
 pub use self::multical::MulticalSimulator;

@@ -96,6 +96,16 @@ fn termios_settings(fd: libc::c_int) -> io::Result<LineSettings> {
         }
         t
     };
+    // serialport sets speeds with termios2 (`BOTHER` + an explicit rate), which the classic
+    // `cfgetospeed` cannot express: ask for termios2 first.
+    if let Some(rate) = termios2_speed(fd) {
+        return Ok(LineSettings::new(
+            rate,
+            data_bits(&t),
+            parity(&t),
+            stop_bits(&t),
+        ));
+    }
     // SAFETY: reads the speed field of an initialised termios.
     let speed = unsafe { libc::cfgetospeed(&t) };
     let baud = match speed {
@@ -111,19 +121,60 @@ fn termios_settings(fd: libc::c_int) -> io::Result<LineSettings> {
         libc::B115200 => 115_200,
         _ => 0,
     };
-    let data_bits = match t.c_cflag & libc::CSIZE {
+    Ok(LineSettings::new(
+        baud,
+        data_bits(&t),
+        parity(&t),
+        stop_bits(&t),
+    ))
+}
+
+fn data_bits(t: &libc::termios) -> u8 {
+    match t.c_cflag & libc::CSIZE {
         libc::CS5 => 5,
         libc::CS6 => 6,
         libc::CS7 => 7,
         _ => 8,
-    };
-    let parity = if t.c_cflag & libc::PARENB == 0 {
+    }
+}
+
+fn parity(t: &libc::termios) -> Parity {
+    if t.c_cflag & libc::PARENB == 0 {
         Parity::None
     } else if t.c_cflag & libc::PARODD != 0 {
         Parity::Odd
     } else {
         Parity::Even
-    };
-    let stop_bits = if t.c_cflag & libc::CSTOPB != 0 { 2 } else { 1 };
-    Ok(LineSettings::new(baud, data_bits, parity, stop_bits))
+    }
+}
+
+fn stop_bits(t: &libc::termios) -> u8 {
+    if t.c_cflag & libc::CSTOPB != 0 {
+        2
+    } else {
+        1
+    }
+}
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
+))]
+fn termios2_speed(fd: libc::c_int) -> Option<u32> {
+    // SAFETY: termios2 is plain data; TCGETS2 fills it for a valid tty fd.
+    unsafe {
+        let mut t2: libc::termios2 = std::mem::zeroed();
+        if libc::ioctl(fd, libc::TCGETS2, &mut t2) != 0 {
+            return None;
+        }
+        (t2.c_cflag & libc::CBAUD == libc::BOTHER).then_some(t2.c_ospeed)
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
+)))]
+fn termios2_speed(_fd: libc::c_int) -> Option<u32> {
+    None
 }

@@ -52,9 +52,15 @@ pub async fn drive<S: PollSession + ?Sized>(
     for _ in 0..MAX_STEPS {
         action = match action {
             Action::Configure(l) => {
-                if line != Some(l) {
-                    link.configure(l)?;
-                    line = Some(l);
+                match (&link, line) {
+                    // Over TCP the relay (ser2net) owns the serial settings; the session's
+                    // first request for settings is the relay's configuration to match.
+                    (Link::Tcp(_), None) => line = Some(l),
+                    (_, Some(cur)) if cur == l => {}
+                    _ => {
+                        link.configure(l)?;
+                        line = Some(l);
+                    }
                 }
                 session.step(Event::Done)
             }

@@ -1,0 +1,246 @@
+//! Polled meters (KMP, MULTICAL `/#n`, IEC 62056-21): one poll session per interval over a
+//! link that is opened when needed and reopened after it fails.
+//!
+//! A poll that fails marks the meter's MQTT availability `offline` at once; the next poll that
+//! succeeds brings it back. Identity learned in one poll (serial number, program number) is
+//! kept for the next, so battery meters are asked as little as possible.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::{Iec62056Config, KmpConfig, Link as LinkConfig, MulticalConfig};
+use crate::mqtt::publish::InputEvent;
+use crate::protocol::iec61107::{Iec61107Options, Iec61107Session};
+use crate::protocol::kmp::{Identity, KmpPollConfig, KmpSession, RegisterSet};
+use crate::protocol::multical::{MulticalIdentity, MulticalOptions, MulticalSession};
+use crate::protocol::{LineSettings, Parity, PollSession};
+use crate::reading::Reading;
+use crate::time::Timestamp;
+use crate::transport::backoff::Backoff;
+use crate::transport::driver::{drive, DriveError};
+use crate::transport::{serial, tcp, Link};
+
+/// One protocol's way of making poll sessions and learning from them.
+pub trait Poller: Send + 'static {
+    type Session: PollSession + Send;
+    fn session(&mut self, now: Timestamp) -> Self::Session;
+    /// Called after every poll, successful or not.
+    fn learn(&mut self, session: &Self::Session, input: &str);
+}
+
+pub struct KmpPoller {
+    registers: RegisterSet,
+    line: Option<LineSettings>,
+    address: u8,
+    retries: u8,
+    fallback_id: String,
+    identity: Option<Identity>,
+}
+
+impl KmpPoller {
+    pub fn new(cfg: &KmpConfig) -> Result<Self, String> {
+        Ok(KmpPoller {
+            registers: cfg.registers()?,
+            line: cfg.line.map(LineSettings::from),
+            address: cfg.address,
+            retries: cfg.retries,
+            fallback_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
+            identity: None,
+        })
+    }
+}
+
+impl Poller for KmpPoller {
+    type Session = KmpSession;
+
+    fn session(&mut self, now: Timestamp) -> KmpSession {
+        let mut c = KmpPollConfig::new(self.registers.clone());
+        if let Some(l) = self.line {
+            c.line = l;
+        }
+        c.address = self.address;
+        c.retries = self.retries;
+        c.identity = self.identity.clone();
+        c.fallback_id = Some(self.fallback_id.clone());
+        KmpSession::new(c, now)
+    }
+
+    fn learn(&mut self, s: &KmpSession, input: &str) {
+        if let Some(id) = s.identity() {
+            self.identity = Some(id);
+        }
+        if !s.missing().is_empty() {
+            tracing::info!(input, missing = ?s.missing(), "the meter does not know these registers");
+        }
+        for w in s.warnings() {
+            tracing::debug!(input, warning = %w, "KMP");
+        }
+    }
+}
+
+pub struct MulticalPoller {
+    opts: MulticalOptions,
+    known: Option<MulticalIdentity>,
+    /// The program number is read again daily (the notes: "on start and then daily").
+    known_since: Option<Instant>,
+}
+
+/// How long a MULTICAL program number read with `/#2` is trusted.
+const PROGRAM_NUMBER_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl MulticalPoller {
+    pub fn new(cfg: &MulticalConfig) -> Self {
+        MulticalPoller {
+            opts: cfg.options(),
+            known: None,
+            known_since: None,
+        }
+    }
+}
+
+impl Poller for MulticalPoller {
+    type Session = MulticalSession;
+
+    fn session(&mut self, now: Timestamp) -> MulticalSession {
+        if self
+            .known_since
+            .is_some_and(|t| t.elapsed() > PROGRAM_NUMBER_TTL)
+        {
+            self.known = None;
+        }
+        MulticalSession::new(self.opts.clone(), self.known.clone(), now)
+    }
+
+    fn learn(&mut self, s: &MulticalSession, _input: &str) {
+        if let Some(id) = s.identity() {
+            if self.known.as_ref() != Some(&id) {
+                self.known_since = Some(Instant::now());
+            }
+            self.known = Some(id);
+        }
+    }
+}
+
+pub struct Iec62056Poller {
+    opts: Iec61107Options,
+}
+
+impl Iec62056Poller {
+    pub fn new(cfg: &Iec62056Config) -> Result<Self, String> {
+        Ok(Iec62056Poller {
+            opts: cfg.options()?,
+        })
+    }
+}
+
+impl Poller for Iec62056Poller {
+    type Session = Iec61107Session;
+
+    fn session(&mut self, now: Timestamp) -> Iec61107Session {
+        Iec61107Session::new(self.opts.clone(), now)
+    }
+
+    fn learn(&mut self, s: &Iec61107Session, input: &str) {
+        for issue in s.issues() {
+            tracing::debug!(input, issue = ?issue, "IEC 62056-21 readout");
+        }
+    }
+}
+
+/// Settings a serial port is opened with before the session configures it.
+const OPEN_LINE: LineSettings = LineSettings::new(1200, 8, Parity::None, 2);
+
+async fn open(link: &LinkConfig, connect_timeout: Duration) -> std::io::Result<Link> {
+    match link {
+        LinkConfig::Serial(path) => Ok(Link::Serial(serial::open(path, OPEN_LINE)?)),
+        LinkConfig::Tcp { host, port } => {
+            Ok(Link::Tcp(tcp::connect(host, *port, connect_timeout).await?))
+        }
+    }
+}
+
+/// Run one polled input forever.
+pub async fn run<P: Poller>(
+    name: String,
+    link_cfg: LinkConfig,
+    poll_interval: Duration,
+    mut poller: P,
+    tx: mpsc::Sender<InputEvent>,
+) {
+    let connect_timeout = Duration::from_secs(10);
+    let mut link: Option<Link> = None;
+    let mut meters: Vec<String> = Vec::new();
+    let mut backoff = Backoff::default();
+    let mut link_down_logged = false;
+    loop {
+        let started = Instant::now();
+        if link.is_none() {
+            match open(&link_cfg, connect_timeout).await {
+                Ok(l) => {
+                    if link_down_logged {
+                        tracing::info!(input = %name, link = %link_cfg, "link is back");
+                    }
+                    link_down_logged = false;
+                    backoff.reset();
+                    link = Some(l);
+                }
+                Err(e) => {
+                    if !link_down_logged {
+                        tracing::warn!(input = %name, link = %link_cfg, error = %e, "cannot open the meter's link; retrying");
+                        link_down_logged = true;
+                    }
+                    unavailable(&tx, &meters, format!("link: {e}")).await;
+                    tokio::time::sleep(backoff.next_delay().min(poll_interval)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(l) = link.as_mut() else { continue };
+        let mut session = poller.session(Timestamp::now_utc());
+        let result = drive(&mut session, l).await;
+        poller.learn(&session, &name);
+        match result {
+            Ok(readings) => {
+                meters = readings
+                    .iter()
+                    .map(|r: &Reading| r.meter.id.clone())
+                    .collect();
+                tracing::debug!(input = %name, meters = ?meters, took = ?started.elapsed(), "poll done");
+                let ev = InputEvent::Readings {
+                    input: name.clone(),
+                    readings,
+                    interval: poll_interval,
+                    raw: None,
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+            Err(DriveError::Link(e)) => {
+                tracing::warn!(input = %name, link = %link_cfg, error = %e, "link failed during a poll; reopening");
+                link = None;
+                unavailable(&tx, &meters, e.to_string()).await;
+                tokio::time::sleep(backoff.next_delay().min(poll_interval)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(input = %name, error = %e, "meter did not answer; trying again next poll");
+                unavailable(&tx, &meters, e.to_string()).await;
+            }
+        }
+        tokio::time::sleep_until(started + poll_interval).await;
+    }
+}
+
+async fn unavailable(tx: &mpsc::Sender<InputEvent>, meters: &[String], reason: String) {
+    if !meters.is_empty() {
+        let _ = tx
+            .send(InputEvent::Unavailable {
+                meters: meters.to_vec(),
+                reason,
+            })
+            .await;
+    }
+}
