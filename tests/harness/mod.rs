@@ -51,7 +51,7 @@ impl Broker {
         let mut f = std::fs::File::create(&conf).expect("conf");
         writeln!(
             f,
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest file {}/mosquitto.log\nmax_queued_messages 100000\n",
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest file {}/mosquitto.log\nmax_queued_messages 100000\n",
             dir.path().display(),
             dir.path().display()
         )
