@@ -332,3 +332,62 @@ fn broker_restart_loses_no_reading() {
         secs.len()
     );
 }
+
+/// Auto-detection: a DSMR 2.2 meter that only "sends" when the port is at 9600 baud (the pty
+/// keeps the speed the bridge sets). The bridge must try 115200 (DSMR 5, DSMR 4) first, then
+/// find 9600, stay there and publish; per-quantity and raw topics are on.
+#[test]
+fn auto_detection_finds_a_9600_baud_dsmr22_meter() {
+    use meter2mqtt::sim::pty::Pty;
+    use std::io::Write;
+    let broker = Broker::start();
+    let pty = Pty::open().expect("pty");
+    let path = pty.slave_path.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let sim = std::thread::spawn(move || {
+        let mut meter = DsmrMeter::new(Flavour::Dsmr22, CLOCK, 1);
+        let mut master = &pty.master;
+        while !stop2.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+            let at_9600 = pty.line_settings().map(|l| l.baud == 9600).unwrap_or(false);
+            let t = meter.telegram(1);
+            if at_9600 {
+                let _ = master.write_all(&t);
+            } else {
+                // What a UART at the wrong speed makes of it: noise.
+                let _ = master.write_all(&[0xFF, 0x00, 0xE7, 0x9B]);
+            }
+        }
+    });
+    let sub = Subscriber::connect(broker.port, "t-auto", &["ad/#"]);
+    let mut bridge = Bridge::start(&format!(
+        "mqtt:\n  url: {}\n  base_topic: ad\n  per_quantity_topics: true\n  raw_topic: true\n\
+inputs:\n  - {{name: p1, type: p1, device: {}, detect_timeout: 2s}}\n",
+        broker.url(),
+        path.display()
+    ));
+    let e = "ad/E0043007052870319/state";
+    sub.wait_until("a state after auto-detection", T, |m| {
+        m.iter().any(|x| x.topic == e)
+    });
+    let log = bridge.log_text();
+    assert!(log.contains("found the meter"), "{log}");
+    assert!(log.contains("9600 7E1"), "{log}");
+    // DSMR 2.2 power in kW with 2 decimals becomes exact W; per-quantity topics are plain numbers.
+    sub.wait_until("per-quantity and raw topics", T, |m| {
+        m.iter()
+            .any(|x| x.topic == "ad/E0043007052870319/energy_import_t1")
+            && m.iter()
+                .any(|x| x.topic == "ad/p1/raw" && x.payload.starts_with("/KMP5"))
+    });
+    let plain = sub.on("ad/E0043007052870319/energy_import_t1");
+    assert!(
+        plain[0].payload.parse::<f64>().is_ok(),
+        "{}",
+        plain[0].payload
+    );
+    stop.store(true, Ordering::SeqCst);
+    let _ = sim.join();
+    bridge.kill9();
+}

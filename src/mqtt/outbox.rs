@@ -396,3 +396,42 @@ pub async fn run_connection(
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_is_bounded_and_drops_the_oldest() {
+        let o = Outbox::new(3);
+        for i in 0..5 {
+            o.publish(Message::retained(format!("t/{i}"), "x"));
+        }
+        let s = o.stats();
+        assert_eq!((s.queued, s.dropped, s.connected), (3, 2, false));
+        let inner = o.lock();
+        let topics: Vec<&str> = inner.queue.iter().map(|m| m.topic.as_str()).collect();
+        assert_eq!(topics, ["t/2", "t/3", "t/4"]);
+    }
+
+    #[test]
+    fn unacknowledged_messages_go_back_in_order() {
+        let o = Outbox::new(10);
+        {
+            let mut inner = o.lock();
+            for i in 0..3 {
+                inner.unacked.push_back(Handed {
+                    msg: Message::retained(format!("u/{i}"), "x"),
+                    pkid: Some(i + 1),
+                    requeue: i != 0,
+                });
+            }
+            inner.queue.push_back(Message::retained("q/0".into(), "x"));
+        }
+        o.on_disconnected();
+        let inner = o.lock();
+        let topics: Vec<&str> = inner.queue.iter().map(|m| m.topic.as_str()).collect();
+        // u/0 was a per-connection message (the `online` status) and is not resent.
+        assert_eq!(topics, ["u/1", "u/2", "q/0"]);
+    }
+}
