@@ -164,7 +164,9 @@ fn main() {
     }
     let rss_end = rss_kib(bridge.id());
     let _ = bridge.kill();
+    let _ = bridge.wait();
     let _ = broker.kill();
+    let _ = broker.wait();
     lat.sort();
     let lost = n - lat.len();
     let mean: Duration = lat.iter().sum::<Duration>() / lat.len().max(1) as u32;

@@ -146,5 +146,5 @@ fn undrained_pushes_are_bounded() {
     while d.next_event(now()).is_some() {
         n += 1;
     }
-    assert!(n >= 64 && n < 3000, "{n}");
+    assert!((64..3000).contains(&n), "{n}");
 }

@@ -62,7 +62,7 @@ impl Poller for KmpPoller {
         }
         c.address = self.address;
         c.retries = self.retries;
-        c.identity = self.identity.clone();
+        c.identity = self.identity;
         c.fallback_id = Some(self.fallback_id.clone());
         KmpSession::new(c, now)
     }

@@ -167,10 +167,8 @@ impl Builder {
                     (96, 1, 255) => 2,
                     _ => 3,
                 };
-                let id = parser::text(first());
-                let id = id.trim();
-                if !id.is_empty() {
-                    self.ids[slot] = Some(id.to_string());
+                if let Some(id) = parser::id(first()) {
+                    self.ids[slot] = Some(id);
                 }
             }
             // e-MUCS P1 §…: version information `50217`.

@@ -9,7 +9,7 @@ use super::parser::{self, Object, RawUnit};
 use super::quantities as dq;
 use super::units::{self, Kind};
 use crate::decimal::Decimal;
-use crate::reading::{q, MeterInfo, MeterKind, Quantity, RawField, Reading, Value};
+use crate::reading::{q, sanitize_id, MeterInfo, MeterKind, Quantity, RawField, Reading, Value};
 
 use crate::time::Timestamp;
 
@@ -42,7 +42,8 @@ pub struct Channel {
     pub device_type: Option<u8>,
     pub id: Option<String>,
     pub time: Option<Timestamp>,
-    values: Vec<Pending>,
+    /// At most two values per channel (`24.2.1` and `24.2.3`, or a repeat); more are ignored.
+    values: [Option<Pending>; 2],
     valve: Option<Decimal>,
     breaker: Option<Decimal>,
     raw: Vec<RawField>,
@@ -102,8 +103,7 @@ pub fn object(b: &mut Builder, o: &Object<'_>, n: u8) {
             return;
         }
         (96, 1, 0) | (96, 1, 1) => {
-            let id = parser::text(first).trim().to_string();
-            if !id.is_empty() {
+            if let Some(id) = parser::id(first) {
                 with(b, n, |ch| ch.id = Some(id));
             }
             return;
@@ -168,8 +168,8 @@ pub fn object(b: &mut Builder, o: &Object<'_>, n: u8) {
     };
     let t = time.and_then(|t| b.time(t, MBUS_TIME[(n as usize).min(MBUS_TIME.len() - 1)]));
     with(b, n, |ch| {
-        if ch.values.len() < 4 {
-            ch.values.push(p);
+        if let Some(slot) = ch.values.iter_mut().find(|v| v.is_none()) {
+            *slot = Some(p);
         }
         if t.is_some() {
             ch.time = t;
@@ -219,20 +219,26 @@ pub fn readings(
     let mut channels = std::mem::take(&mut b.channels.0);
     channels.sort_by_key(|c| c.n);
     for ch in channels {
-        if ch.values.is_empty() && ch.valve.is_none() && ch.breaker.is_none() {
+        if ch.values[0].is_none() && ch.valve.is_none() && ch.breaker.is_none() {
             continue;
         }
         let kind = kind(ch.device_type);
-        let id = ch
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("{}_mbus{}", parent.id, ch.n));
-        let mut info = MeterInfo::new(id, kind);
-        info.serial = ch.id.clone();
-        info.protocol = parent.protocol.clone();
-        info.parent = Some(parent.id.clone());
+        let id = match &ch.id {
+            Some(id) => sanitize_id(id),
+            None => format!("{}_mbus{}", parent.id, ch.n),
+        };
+        let info = MeterInfo {
+            id,
+            kind,
+            manufacturer: None,
+            model: None,
+            serial: ch.id,
+            protocol: parent.protocol.clone(),
+            parent: Some(parent.id.clone()),
+        };
         let mut r = Reading::new(info, ch.time.unwrap_or(fallback_time));
-        for p in &ch.values {
+        r.values.reserve_exact(3);
+        for p in ch.values.iter().flatten() {
             match quantity(kind, p)
                 .and_then(|(qty, k)| Some((qty, units::convert(p.value, p.unit, k)?)))
             {

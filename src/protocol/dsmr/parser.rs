@@ -36,13 +36,30 @@ pub fn model(ident: &[u8]) -> Option<String> {
     if let [b'\\', w, rest @ ..] = s {
         s = if w.is_ascii_digit() { rest } else { &s[1..] };
     }
-    let m: String = s
-        .iter()
-        .filter(|b| b.is_ascii_graphic() || **b == b' ')
-        .map(|&b| b as char)
-        .collect();
-    let m = m.trim();
-    (!m.is_empty()).then(|| m.to_string())
+    let keep = |b: &u8| b.is_ascii_graphic() || *b == b' ';
+    let start = s.iter().position(|b| b.is_ascii_graphic())?;
+    let end = s.iter().rposition(|b| b.is_ascii_graphic())? + 1;
+    Some(
+        s[start..end]
+            .iter()
+            .filter(|b| keep(b))
+            .map(|&b| b as char)
+            .collect(),
+    )
+}
+
+/// An identifier: [`text`], trimmed, or `None` when empty (one allocation).
+pub fn id(group: &[u8]) -> Option<String> {
+    let t = text(group);
+    let trimmed = t.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some(if trimmed.len() == t.len() {
+        t.into_owned()
+    } else {
+        trimmed.to_string()
+    })
 }
 
 /// One data object: its code and the bytes from its first `(` to the end of its last line.
@@ -92,12 +109,8 @@ fn trim_line(l: &[u8]) -> &[u8] {
     &l[start..end.max(start)]
 }
 
-/// Opened minus closed parentheses. Almost every line ends with `)` and is balanced; only the
-/// others are counted (hot path: one call per line).
+/// Opened minus closed parentheses.
 fn paren_delta(s: &[u8]) -> isize {
-    if s.last() == Some(&b')') && !s[..s.len() - 1].contains(&b')') {
-        return 0;
-    }
     s.iter().fold(0, |d, &b| match b {
         b'(' => d + 1,
         b')' => d - 1,

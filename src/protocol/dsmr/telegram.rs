@@ -5,7 +5,7 @@ use super::framer::{End, Frame, Framer};
 use super::mapping::Builder;
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram};
-use crate::reading::{MeterInfo, MeterKind, Reading};
+use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
 use crate::time::Timestamp;
 
 /// Decode one complete telegram (or encrypted frame): CRC checked, like the streaming decoder.
@@ -126,11 +126,17 @@ fn build(
     }
     b.computed_totals();
 
-    let serial = b.ids.iter().flatten().next().cloned();
-    let id = serial
-        .clone()
-        .unwrap_or_else(|| opts.fallback_meter_id.clone());
-    let mut info = MeterInfo::new(id, MeterKind::Electricity);
+    let serial = b.ids.iter_mut().find_map(Option::take);
+    let id = sanitize_id(serial.as_deref().unwrap_or(&opts.fallback_meter_id));
+    let mut info = MeterInfo {
+        id,
+        kind: MeterKind::Electricity,
+        manufacturer: None,
+        model: None,
+        serial: None,
+        protocol: None,
+        parent: None,
+    };
     info.manufacturer = manufacturer::name(header.flag)
         .map(str::to_string)
         .or_else(|| {
@@ -156,7 +162,8 @@ fn build(
         protocol: r.meter.protocol.clone(),
     };
     readings.push(r);
-    let mut channels = vec![None];
+    let mut channels = Vec::with_capacity(readings.capacity());
+    channels.push(None);
     mbus::readings(&mut b, &parent, time, &mut readings, &mut channels);
     Telegram {
         raw,
