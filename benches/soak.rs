@@ -38,28 +38,73 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn main() {
-    let minutes: u64 = std::env::var("SOAK_MINUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    let meters: usize = std::env::var("SOAK_METERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let minutes: u64 = std::env::var("SOAK_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let meters: usize = std::env::var("SOAK_METERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
     let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(&conf, format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n")).expect("conf");
-    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| std::path::Path::new(p).exists()).expect("mosquitto");
-    let mut broker = Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto");
+    std::fs::write(
+        &conf,
+        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .expect("conf");
+    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("mosquitto");
+    let mut broker = Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto");
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
     let stats = Arc::new(SimStats::default());
     let mut inputs = String::new();
     for i in 0..meters {
-        let flavour = if i % 3 == 0 { Flavour::BelgianEmucs } else { Flavour::Dsmr5 };
-        let (l, addr) = rt.block_on(meter2mqtt::sim::serve::loopback_listener()).expect("listener");
-        rt.spawn(dsmr_on_tcp(l, DsmrMeter::new(flavour, 1_705_320_000, i as u64 * 7 + 1), Duration::from_secs(1), stats.clone()));
-        let _ = writeln!(inputs, "  - {{name: m{i}, type: p1, host: 127.0.0.1, port: {}}}", addr.port());
+        let flavour = if i % 3 == 0 {
+            Flavour::BelgianEmucs
+        } else {
+            Flavour::Dsmr5
+        };
+        let (l, addr) = rt
+            .block_on(meter2mqtt::sim::serve::loopback_listener())
+            .expect("listener");
+        rt.spawn(dsmr_on_tcp(
+            l,
+            DsmrMeter::new(flavour, 1_705_320_000, i as u64 * 7 + 1),
+            Duration::from_secs(1),
+            stats.clone(),
+        ));
+        let _ = writeln!(
+            inputs,
+            "  - {{name: m{i}, type: p1, host: 127.0.0.1, port: {}}}",
+            addr.port()
+        );
     }
     let cfg = dir.path().join("config.yaml");
-    std::fs::write(&cfg, format!("mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: soak\ninputs:\n{inputs}")).expect("config");
+    std::fs::write(
+        &cfg,
+        format!("mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: soak\ninputs:\n{inputs}"),
+    )
+    .expect("config");
     let mut bridge = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
         .args(["--log-level", "warn", "run", "--config"])
         .arg(&cfg)
@@ -69,7 +114,9 @@ fn main() {
     let received = Arc::new(AtomicU64::new(0));
     let r2 = received.clone();
     let (client, mut conn) = Client::new(MqttOptions::new("soak-sub", "127.0.0.1", port), 1000);
-    client.subscribe("soak/+/state", QoS::AtMostOnce).expect("subscribe");
+    client
+        .subscribe("soak/+/state", QoS::AtMostOnce)
+        .expect("subscribe");
     std::thread::spawn(move || {
         for ev in conn.iter() {
             if let Ok(Event::Incoming(Packet::Publish(_))) = ev {
