@@ -71,27 +71,29 @@ fn init_logging(level: &str, json: bool) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (docker stop, systemd) or Ctrl-C. The handlers are installed when this
+/// is called, not when it is first polled, so a SIGTERM during start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        match term {
+            Some(mut term) => {
                 tokio::select! {
                     _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
+                    _ = ctrl_c => {},
                 }
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            None => {
+                let _ = ctrl_c.await;
             }
         }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -121,8 +123,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(&level, cli.log_json || cfg.log.format == LogFormat::Json);
             let cfg = load(&config)?;
             let rt = runtime()?;
-            rt.block_on(meter2mqtt::bridge::run(cfg, shutdown_signal()))
-                .context("the bridge could not start")?;
+            rt.block_on(async {
+                let shutdown = shutdown_signal();
+                meter2mqtt::bridge::run(cfg, shutdown).await
+            })
+            .context("the bridge could not start")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {
