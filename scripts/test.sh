@@ -19,4 +19,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+# The protocol cores alone, as a library user without the bridge would build them.
+cargo check --lib --no-default-features
 cargo test --all 2>&1
