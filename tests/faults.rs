@@ -439,3 +439,77 @@ fn sigterm_with_the_broker_down_flushes_in_bounded_time_and_exits_0() {
     stop.store(true, Ordering::SeqCst);
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn polled_meters_that_corrupt_answer_late_or_stop_keep_being_polled() {
+    use meter2mqtt::protocol::Parity;
+    use meter2mqtt::sim::kmp::KmpSimulator;
+    use meter2mqtt::sim::polled::{kmp_on_pty, serve_on_pty};
+    use meter2mqtt::sim::MulticalSimulator;
+    use std::sync::Mutex;
+    let broker = Broker::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    // KMP: echoing head, every 3rd reply with a broken CRC.
+    let mut k = KmpSimulator::multical_603();
+    k.echo = true;
+    k.corrupt_crc_every = Some(3);
+    let kmp = Arc::new(Mutex::new(k));
+    let (kpath, _kh) = kmp_on_pty(kmp.clone(), stop.clone()).unwrap();
+    // MULTICAL /#n: replies 1.2 s late (the session waits 2 s for the first byte).
+    let mut m = MulticalSimulator::new();
+    m.slow_reply(Duration::from_millis(1200));
+    let mc = Arc::new(Mutex::new(m));
+    let mc2 = mc.clone();
+    let (mpath, _mh) = serve_on_pty(
+        (7, Parity::Even, 2),
+        move |line, bytes| mc2.lock().unwrap().on_input(line, bytes),
+        stop.clone(),
+    )
+    .unwrap();
+    let sub = Subscriber::connect(broker.port, "f9-sub", &["f9/#"]);
+    let _b = Bridge::start(&format!(
+        "mqtt:\n  url: {}\n  base_topic: f9\n\
+inputs:\n  - {{name: heat, type: kmp, device: {}, poll_interval: 5s}}\n  - {{name: mc, type: multical, device: {}, poll_interval: 5s}}\n",
+        broker.url(),
+        kpath.display(),
+        mpath.display()
+    ));
+    let heat_states = |m: &[Msg]| {
+        m.iter()
+            .filter(|x| x.topic.starts_with("f9/kamstrup_") && x.topic.ends_with("/state"))
+            .count()
+    };
+    let mc_states = |m: &[Msg]| {
+        m.iter()
+            .filter(|x| x.topic.starts_with("f9/multical_") && x.topic.ends_with("/state"))
+            .count()
+    };
+    sub.wait_until(
+        "KMP states despite corrupt CRCs, MULTICAL despite late replies",
+        Duration::from_secs(60),
+        |m| heat_states(m) >= 3 && mc_states(m) >= 2,
+    );
+    // Both stop answering: offline; then back.
+    kmp.lock().unwrap().drop_replies = true;
+    mc.lock().unwrap().set_silent(true);
+    let offline = |m: &[Msg], p: &str| {
+        m.iter().any(|x| {
+            x.topic.starts_with(p) && x.topic.ends_with("/availability") && x.payload == "offline"
+        })
+    };
+    sub.wait_until("both offline", Duration::from_secs(90), |m| {
+        offline(m, "f9/kamstrup_") && offline(m, "f9/multical_")
+    });
+    let (h, c) = (heat_states(&sub.all()), mc_states(&sub.all()));
+    kmp.lock().unwrap().drop_replies = false;
+    mc.lock().unwrap().set_silent(false);
+    sub.wait_until("both back", Duration::from_secs(90), |m| {
+        heat_states(m) > h && mc_states(m) > c
+    });
+    println!(
+        "FAULTS polled meters: KMP with every 3rd CRC corrupt and echo, MULTICAL replying 1.2 s late, both silenced then back: KMP states {}, MULTICAL states {}, both went offline and recovered",
+        heat_states(&sub.all()),
+        mc_states(&sub.all())
+    );
+    stop.store(true, Ordering::SeqCst);
+}
