@@ -28,6 +28,8 @@ pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("reading {what} {path}: {source}")]
     File {
         what: &'static str,
@@ -73,7 +75,12 @@ pub fn connect_settings(cfg: &Config) -> Result<ConnectSettings, StartError> {
         )),
         _ => None,
     };
+    let system_roots = match (url.tls, &ca) {
+        (true, None) => Some(system_roots_config(client_auth.as_ref())?),
+        _ => None,
+    };
     Ok(ConnectSettings {
+        system_roots,
         url,
         client_id: cfg.mqtt.client_id.clone(),
         username: cfg.mqtt.username.clone(),
@@ -83,6 +90,40 @@ pub fn connect_settings(cfg: &Config) -> Result<ConnectSettings, StartError> {
         client_auth,
         status_topic: topics::status(&cfg.mqtt.base_topic),
     })
+}
+
+/// A rustls client configuration trusting the system's CA store (and presenting the client
+/// certificate, if configured).
+fn system_roots_config(
+    client_auth: Option<&(Vec<u8>, Vec<u8>)>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, StartError> {
+    let tls_err = |message: String| StartError::Tls(message);
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(tls_err(
+            "mqtts:// without mqtt.tls.ca_file needs the system's CA certificates, and none were \
+             found (install ca-certificates or set mqtt.tls.ca_file)"
+                .into(),
+        ));
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs: Vec<_> = rustls_pemfile::certs(&mut cert.as_slice())
+                .collect::<Result<_, _>>()
+                .map_err(|e| tls_err(format!("mqtt.tls.client_cert_file: {e}")))?;
+            let key = rustls_pemfile::private_key(&mut key.as_slice())
+                .map_err(|e| tls_err(format!("mqtt.tls.client_key_file: {e}")))?
+                .ok_or_else(|| tls_err("mqtt.tls.client_key_file: no private key found".into()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| tls_err(format!("client certificate: {e}")))?
+        }
+    };
+    Ok(std::sync::Arc::new(config))
 }
 
 pub fn publish_settings(cfg: &Config) -> PublishSettings {

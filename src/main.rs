@@ -1,5 +1,13 @@
 //! The `meter2mqtt` command line: the binary edge, where errors get their context.
 
+/// `println!` that does not panic when stdout is closed (`meter2mqtt decode x | head`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod cli;
 
 use std::path::PathBuf;
@@ -61,8 +69,11 @@ fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))
         .unwrap_or_default();
+    use std::io::IsTerminal;
+    // Colours only on a terminal: journald and `docker logs` would show escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -73,7 +84,7 @@ fn init_logging(level: &str, json: bool) {
 
 /// Resolves on SIGTERM (docker stop, systemd) or Ctrl-C. The handlers are installed when this
 /// is called, not when it is first polled, so a SIGTERM during start-up is not lost.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -135,16 +146,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = load(&config)?;
             let settings = meter2mqtt::bridge::connect_settings(&cfg)
                 .context("configuration refers to files that cannot be read")?;
-            println!("configuration {} is valid", config.display());
-            println!(
+            outln!("configuration {} is valid", config.display());
+            outln!(
                 "broker: {} (client id {})",
-                settings.url, settings.client_id
+                settings.url,
+                settings.client_id
             );
             for i in &cfg.inputs {
-                println!("input {}: {}", i.name(), i.summary());
+                outln!("input {}: {}", i.name(), i.summary());
             }
-            println!("---");
-            print!(
+            outln!("---");
+            outln!(
                 "{}",
                 print_config(&cfg).context("printing the configuration")?
             );
@@ -153,12 +165,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ListPorts => {
             let ports = meter2mqtt::transport::serial::list_ports();
             if ports.is_empty() {
-                println!("no serial ports found (is the USB P1 cable or IR head plugged in?)");
+                outln!("no serial ports found (is the USB P1 cable or IR head plugged in?)");
             }
             for p in ports {
-                println!("{}  {}", p.path, p.description);
+                outln!("{}  {}", p.path, p.description);
                 for l in p.by_id {
-                    println!("    {l}   <- use this path in config.yaml: it survives reboots");
+                    outln!("    {l}   <- use this path in config.yaml: it survives reboots");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -183,10 +195,24 @@ fn print_config(cfg: &Config) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(cfg)? + "\n")
 }
 
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .map(|io| io.kind())
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(|j| j.io_error_kind())
+            })
+            == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // The reader of our output went away (`meter2mqtt decode capture | head`): not an error.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -353,8 +353,15 @@ impl Reading {
 /// Restrict an id to `[A-Za-z0-9_-]`, the characters Home Assistant accepts in discovery
 /// topics and that are safe as an MQTT topic level (no `+`, `#`, `/`).
 pub fn sanitize_id(raw: &str) -> String {
-    let s: String = raw
-        .trim()
+    let t = raw.trim();
+    // Meters' serial numbers are almost always safe already: one copy, no per-char pushes.
+    if !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return t.to_owned();
+    }
+    let s: String = t
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {

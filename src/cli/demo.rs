@@ -116,7 +116,7 @@ async fn live_view(url: meter2mqtt::mqtt::BrokerUrl) {
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let text = String::from_utf8_lossy(&p.payload);
                 let short: String = text.chars().take(150).collect();
-                println!("{}  {}", p.topic, short);
+                outln!("{}  {}", p.topic, short);
             }
             Ok(_) => {}
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -204,23 +204,27 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\ninputs:\n{inputs}"
         );
         let cfg = Config::from_yaml(&yaml).context("demo configuration")?;
-        println!("meter2mqtt demo: simulated meters: DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water (over TCP),");
-        println!("  a Kamstrup MULTICAL 603 (KMP) and a MULTICAL 401 (/#n at 300/1200 baud), all on real ptys or sockets");
-        println!("publishing to {url} under meter2mqtt/ with Home Assistant discovery under homeassistant/");
-        println!("  watch it:        mosquitto_sub -h {} -p {} -t 'meter2mqtt/#' -v", broker.host, broker.port);
-        println!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);
-        println!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
-        println!("Ctrl-C stops.\n");
+        outln!("meter2mqtt demo: simulated meters: DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water (over TCP),");
+        outln!("  a Kamstrup MULTICAL 603 (KMP) and a MULTICAL 401 (/#n at 300/1200 baud), all on real ptys or sockets");
+        outln!("publishing to {url} under meter2mqtt/ with Home Assistant discovery under homeassistant/");
+        outln!("  watch it:        mosquitto_sub -h {} -p {} -t 'meter2mqtt/#' -v", broker.host, broker.port);
+        outln!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);
+        outln!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
+        outln!("Ctrl-C stops.\n");
         if !args.quiet {
             tokio::spawn(live_view(broker.clone()));
         }
         let duration = args.duration;
+        let signal = crate::shutdown_signal();
         let shutdown = async move {
             match duration {
-                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
+                Some(s) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(s)) => {},
+                        _ = signal => {},
+                    }
                 }
+                None => signal.await,
             }
         };
         meter2mqtt::bridge::run(cfg, shutdown).await?;

@@ -199,7 +199,8 @@ impl Config {
             }
             fig = fig.merge(Yaml::file(p));
         }
-        fig = fig.merge(Env::prefixed("METER2MQTT_").split("__"));
+        // METER2MQTT_CONFIG names the file itself (the CLI's --config), it is not a key.
+        fig = fig.merge(Env::prefixed("METER2MQTT_").ignore(&["CONFIG"]).split("__"));
         let cfg: Config = fig.extract().map_err(Box::new)?;
         cfg.validate()?;
         Ok(cfg)

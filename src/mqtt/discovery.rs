@@ -105,13 +105,44 @@ pub fn device(ctx: &DiscoveryContext<'_>, meter: &MeterInfo) -> Value {
     Value::Object(d)
 }
 
+/// The `unique_id` suffix for a quantity. Domoticz fills a kWh counter's usage from the W
+/// entity of the same device whose `unique_id` shares the longest prefix with it
+/// (`MQTTAutoDiscover.cpp`), so the direction comes first for the totals: `import_energy_t1`
+/// pairs with `import_power`, `export_energy_t1` with `export_power`. Per-phase powers keep
+/// `power_` first so they never win that match. HA only needs the id to be stable.
+fn unique_suffix(key: &str) -> String {
+    for dir in ["import", "export"] {
+        if let Some(rest) = key.strip_prefix(&format!("energy_{dir}")) {
+            return format!("{dir}_energy{rest}");
+        }
+        if key == format!("power_{dir}") {
+            return format!("{dir}_power");
+        }
+    }
+    key.to_string()
+}
+
+/// Domoticz chooses its m³ device type from the icon, not the device class
+/// (`MQTTAutoDiscover.cpp`: an icon containing `gas` gives a P1 Gas device, `water` a water
+/// meter); HA shows the same icons for these classes anyway.
+fn icon(q: &Quantity) -> Option<&'static str> {
+    match q.class {
+        Class::Gas => Some("mdi:meter-gas"),
+        Class::Water => Some("mdi:water"),
+        _ => None,
+    }
+}
+
 /// The discovery topic and retained payload for one quantity of one meter.
 pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (String, Value) {
     let node = topics::node_id(ctx.base, &meter.id);
     let topic = topics::discovery(ctx.prefix, &node, &q.key);
     let mut c = Map::new();
     c.insert("name".into(), json!(q.name));
-    c.insert("unique_id".into(), json!(format!("{node}_{}", q.key)));
+    c.insert(
+        "unique_id".into(),
+        json!(format!("{node}_{}", unique_suffix(&q.key))),
+    );
     c.insert(
         "state_topic".into(),
         json!(topics::state(ctx.base, &meter.id)),
@@ -130,6 +161,9 @@ pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (S
     }
     if let Some(sc) = state_class {
         c.insert("state_class".into(), json!(sc));
+    }
+    if let Some(i) = icon(q) {
+        c.insert("icon".into(), json!(i));
     }
     if q.diagnostic {
         c.insert("entity_category".into(), json!("diagnostic"));
@@ -182,6 +216,38 @@ mod tests {
         assert_eq!(classes(&gcal), (None, Some("total_increasing")));
     }
 
+    /// Domoticz pairs a kWh counter with the W entity whose unique_id shares the longest prefix.
+    #[test]
+    fn domoticz_pairs_each_counter_with_its_direction() {
+        let ids = |q: &Quantity| format!("n_{}", unique_suffix(&q.key));
+        let watts = [
+            &q::POWER_IMPORT,
+            &q::POWER_EXPORT,
+            &q::POWER_IMPORT_L1,
+            &q::POWER_EXPORT_L2,
+        ];
+        let common =
+            |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        for (kwh, want) in [
+            (&q::ENERGY_IMPORT_T1, &q::POWER_IMPORT),
+            (&q::ENERGY_IMPORT_TOTAL, &q::POWER_IMPORT),
+            (&q::ENERGY_EXPORT_T2, &q::POWER_EXPORT),
+        ] {
+            let k = ids(kwh);
+            let best = watts
+                .iter()
+                .max_by_key(|w| common(&k, &ids(w)))
+                .map(|w| w.key.clone());
+            assert_eq!(best, Some(want.key.clone()), "{k}");
+            let runner_up = watts
+                .iter()
+                .filter(|w| w.key != want.key)
+                .map(|w| common(&k, &ids(w)))
+                .max();
+            assert!(runner_up < Some(common(&k, &ids(want))), "tie for {k}");
+        }
+    }
+
     #[test]
     fn entity_payload() {
         let ctx = DiscoveryContext {
@@ -193,6 +259,7 @@ mod tests {
         let (topic, v) = entity(&ctx, &gas, &q::GAS);
         assert_eq!(topic, "homeassistant/sensor/meter2mqtt_G1/gas/config");
         assert_eq!(v["unique_id"], "meter2mqtt_G1_gas");
+        assert_eq!(v["icon"], "mdi:meter-gas");
         assert_eq!(v["unit_of_measurement"], "m³");
         assert_eq!(v["value_template"], "{{ value_json.gas }}");
         assert_eq!(v["device"]["via_device"], "meter2mqtt_E1");

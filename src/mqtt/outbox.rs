@@ -69,6 +69,9 @@ pub struct ConnectSettings {
     pub keepalive: Duration,
     pub ca: Option<Vec<u8>>,
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+    /// TLS with the system's CA roots (`mqtts://` without `ca_file`), built at start so a
+    /// missing or broken certificate store is a start-up error, not a panic later.
+    pub system_roots: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub status_topic: String,
 }
 
@@ -327,15 +330,18 @@ fn mqtt_options(s: &ConnectSettings) -> MqttOptions {
         o.set_credentials(u.clone(), s.password.clone().unwrap_or_default());
     }
     if s.url.tls {
-        let tls = match &s.ca {
-            Some(ca) => TlsConfiguration::Simple {
+        let tls = match (&s.ca, &s.system_roots) {
+            (Some(ca), _) => Some(TlsConfiguration::Simple {
                 ca: ca.clone(),
                 alpn: None,
                 client_auth: s.client_auth.clone(),
-            },
-            None => TlsConfiguration::default(),
+            }),
+            (None, Some(cfg)) => Some(TlsConfiguration::Rustls(cfg.clone())),
+            (None, None) => None,
         };
-        o.set_transport(Transport::tls_with_config(tls));
+        if let Some(tls) = tls {
+            o.set_transport(Transport::tls_with_config(tls));
+        }
     }
     o
 }

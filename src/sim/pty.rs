@@ -106,9 +106,9 @@ fn termios_settings(fd: libc::c_int) -> io::Result<LineSettings> {
             stop_bits(&t),
         ));
     }
-    // SAFETY: reads the speed field of an initialised termios.
-    let speed = unsafe { libc::cfgetospeed(&t) };
-    let baud = match speed {
+    // The speed bits of c_cflag, read directly: `cfgetospeed` is a versioned glibc symbol
+    // that does not link into a static (crt-static) binary.
+    let baud = match t.c_cflag & libc::CBAUD {
         libc::B300 => 300,
         libc::B600 => 600,
         libc::B1200 => 1200,

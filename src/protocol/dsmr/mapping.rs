@@ -85,13 +85,17 @@ impl Builder {
     /// One number group converted to `kind` and stored as `quantity`.
     fn number(&mut self, o: &Object<'_>, quantity: Quantity, kind: Kind) {
         debug_assert_eq!(quantity.unit, kind.unit(), "{}", quantity.key);
-        let mut g = parser::groups(o.values);
-        let value = g
-            .next()
-            .and_then(parser::number)
-            .and_then(|(d, u)| units::convert(d, u, kind));
-        match value {
-            Some(v) if !g.malformed() => {
+        let parsed = parser::first_number(o.values).or_else(|| {
+            let mut g = parser::groups(o.values);
+            let n = g.next().and_then(parser::number);
+            if g.malformed() {
+                None
+            } else {
+                n
+            }
+        });
+        match parsed.and_then(|(d, u)| units::convert(d, u, kind)) {
+            Some(v) => {
                 self.track_energy(o.obis, v);
                 self.push(quantity, Value::Number(v));
             }

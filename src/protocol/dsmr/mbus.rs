@@ -53,6 +53,11 @@ pub struct Channel {
 pub struct Channels(Vec<Channel>);
 
 impl Channels {
+    /// Channels seen so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     fn get(&mut self, n: u8) -> Option<&mut Channel> {
         let i = match self.0.iter().position(|c| c.n == n) {
             Some(i) => i,
@@ -202,16 +207,10 @@ fn quantity(kind: MeterKind, p: &Pending) -> Option<(Quantity, Kind)> {
     })
 }
 
-/// What a sub-meter takes from the meter it is read through.
-pub struct Parent {
-    pub id: String,
-    pub protocol: Option<String>,
-}
-
 /// Build one reading per channel that has values, in channel order.
 pub fn readings(
     b: &mut Builder,
-    parent: &Parent,
+    parent: &MeterInfo,
     fallback_time: Timestamp,
     out: &mut Vec<Reading>,
     out_channels: &mut Vec<Option<u8>>,

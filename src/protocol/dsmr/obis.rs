@@ -23,34 +23,42 @@ impl Obis {
     /// it (and after any spaces: esphome's test "whitespace after OBIS id" shows meters that
     /// put one there). `None` if the line does not start with a full `A-B:C.D.E` code.
     pub fn parse_prefix(line: &[u8]) -> Option<(Obis, &[u8])> {
-        let mut i = 0;
-        let mut fields = [0u8; 5];
-        // Separators expected after A, B, C and D.
-        const SEPS: [u8; 4] = [b'-', b':', b'.', b'.'];
-        for (n, field) in fields.iter_mut().enumerate() {
-            let start = i;
-            let mut v: u16 = 0;
-            while let Some(&c) = line.get(i) {
-                if !c.is_ascii_digit() {
+        if let Some(r) = Self::parse_plain(line) {
+            return Some(r);
+        }
+        /// A field of 1+ digits worth at most 255, then `sep` (none after E).
+        #[inline(always)]
+        fn field(line: &[u8], i: &mut usize, sep: Option<u8>) -> Option<u8> {
+            let start = *i;
+            let mut v: u32 = 0;
+            while let Some(&c) = line.get(*i) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
                     break;
                 }
-                v = v * 10 + (c - b'0') as u16;
+                v = v * 10 + d as u32;
                 if v > 255 {
                     return None;
                 }
-                i += 1;
+                *i += 1;
             }
-            if i == start {
+            if *i == start {
                 return None;
             }
-            *field = v as u8;
-            if let Some(&sep) = SEPS.get(n) {
-                if line.get(i) != Some(&sep) {
+            if let Some(sep) = sep {
+                if line.get(*i) != Some(&sep) {
                     return None;
                 }
-                i += 1;
+                *i += 1;
             }
+            Some(v as u8)
         }
+        let mut i = 0;
+        let a = field(line, &mut i, Some(b'-'))?;
+        let b = field(line, &mut i, Some(b':'))?;
+        let c = field(line, &mut i, Some(b'.'))?;
+        let d = field(line, &mut i, Some(b'.'))?;
+        let e = field(line, &mut i, None)?;
         // Optional `*F` group (value ignored: only the current value is ever sent).
         if line.get(i) == Some(&b'*') {
             let start = i + 1;
@@ -65,8 +73,43 @@ impl Obis {
         while line.get(i).is_some_and(|&c| c == b' ' || c == b'\t') {
             i += 1;
         }
-        let [a, b, c, d, e] = fields;
         Some((Obis { a, b, c, d, e }, line.get(i..).unwrap_or(&[])))
+    }
+}
+
+impl Obis {
+    /// The common form, quickly: fields of one to three digits (at most 255) and `(` right
+    /// after E. `None` for anything else, which [`Obis::parse_prefix`] then parses in full
+    /// (same result: this only skips the general loop and its checks).
+    #[inline(always)]
+    fn parse_plain(line: &[u8]) -> Option<(Obis, &[u8])> {
+        /// Up to three digits at `s[i..]` followed by `sep`: the value and the index after `sep`.
+        #[inline(always)]
+        fn field(s: &[u8], i: usize, sep: u8) -> Option<(u8, usize)> {
+            let digit = |k: usize| s.get(k).map_or(10, |c| c.wrapping_sub(b'0'));
+            let d0 = digit(i);
+            if d0 > 9 {
+                return None;
+            }
+            let d1 = digit(i + 1);
+            let (v, j) = if d1 > 9 {
+                (d0 as u32, i + 1)
+            } else {
+                let d2 = digit(i + 2);
+                if d2 > 9 {
+                    (d0 as u32 * 10 + d1 as u32, i + 2)
+                } else {
+                    (d0 as u32 * 100 + d1 as u32 * 10 + d2 as u32, i + 3)
+                }
+            };
+            (v <= 255 && s.get(j) == Some(&sep)).then_some((v as u8, j + 1))
+        }
+        let (a, i) = field(line, 0, b'-')?;
+        let (b, i) = field(line, i, b':')?;
+        let (c, i) = field(line, i, b'.')?;
+        let (d, i) = field(line, i, b'.')?;
+        let (e, i) = field(line, i, b'(')?;
+        Some((Obis { a, b, c, d, e }, &line[i - 1..]))
     }
 }
 

@@ -6,6 +6,61 @@ use std::borrow::Cow;
 use super::obis::Obis;
 use crate::decimal::Decimal;
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes of `s` from `i` as one little-endian word.
+#[inline(always)]
+fn word(s: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The bytes of `w` equal to `b` flagged in their high bit. The lowest flag is exact; flags
+/// above a match may be false (a borrow only starts at a matching byte).
+#[inline(always)]
+fn flags(w: u64, b: u8) -> u64 {
+    let x = w ^ (LO * b as u64);
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Index of the first byte of `hay` equal to `a` or `b`. Lines and groups are 5 to 40 bytes, so
+/// a word at a time beats a SIMD search and its set-up (hot path: several calls per line).
+#[inline]
+pub(crate) fn find2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let n = hay.len();
+    let mut i = 0;
+    while i + 8 <= n {
+        let w = word(hay, i);
+        let m = flags(w, a) | flags(w, b);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i == n {
+        return None;
+    }
+    if n >= 8 {
+        // The last eight bytes, with those already looked at masked off.
+        let w = word(hay, n - 8);
+        let seen = 8 - (n - i);
+        let m = (flags(w, a) | flags(w, b)) & (u64::MAX << (8 * seen));
+        return (m != 0).then(|| n - 8 + (m.trailing_zeros() / 8) as usize);
+    }
+    hay[i..]
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|p| i + p)
+}
+
+/// Index of the first `needle` in `hay` (see [`find2`]).
+#[inline]
+pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
+    find2(needle, needle, hay)
+}
+
 /// The identification line `/XXXZ\WIdent` (IEC 62056-21 §6.3.14, DSMR 5.0.2 §6.2).
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
@@ -39,13 +94,10 @@ pub fn model(ident: &[u8]) -> Option<String> {
     let keep = |b: &u8| b.is_ascii_graphic() || *b == b' ';
     let start = s.iter().position(|b| b.is_ascii_graphic())?;
     let end = s.iter().rposition(|b| b.is_ascii_graphic())? + 1;
-    Some(
-        s[start..end]
-            .iter()
-            .filter(|b| keep(b))
-            .map(|&b| b as char)
-            .collect(),
-    )
+    let kept = &s[start..end];
+    let mut m = String::with_capacity(kept.len());
+    m.extend(kept.iter().filter(|b| keep(b)).map(|&b| b as char));
+    Some(m)
 }
 
 /// An identifier: [`text`], trimmed, or `None` when empty (one allocation).
@@ -81,15 +133,42 @@ const MAX_CONTINUATION: usize = 8;
 /// Iterator over the objects of a body.
 pub struct Objects<'a> {
     rest: &'a [u8],
+    /// The first line of `rest`, already split and parsed by the look-ahead for continuations
+    /// (each line is split and its code parsed once).
+    ahead: Option<Line<'a>>,
 }
 
 pub fn objects(body: &[u8]) -> Objects<'_> {
-    Objects { rest: body }
+    Objects {
+        rest: body,
+        ahead: None,
+    }
+}
+
+/// One line: trimmed, what follows it, and its code if it starts with one.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    line: &'a [u8],
+    next: &'a [u8],
+    code: Option<(Obis, &'a [u8])>,
+}
+
+impl<'a> Line<'a> {
+    fn read(rest: &'a [u8]) -> Self {
+        let mut next = rest;
+        let line = trim_line(take_line(&mut next));
+        let code = if line.first().is_some_and(u8::is_ascii_digit) {
+            Obis::parse_prefix(line)
+        } else {
+            None
+        };
+        Line { line, next, code }
+    }
 }
 
 fn take_line<'a>(rest: &mut &'a [u8]) -> &'a [u8] {
     let r = *rest;
-    let (line, next) = match memchr::memchr(b'\n', r) {
+    let (line, next) = match find(b'\n', r) {
         Some(i) => (&r[..i], &r[i + 1..]),
         None => (r, &[][..]),
     };
@@ -134,32 +213,43 @@ impl<'a> Iterator for Objects<'a> {
                 return None;
             }
             let base = self.rest;
-            let line = trim_line(take_line(&mut self.rest));
+            let Line { line, next, code } =
+                self.ahead.take().unwrap_or_else(|| Line::read(self.rest));
+            self.rest = next;
             if line.is_empty() {
                 continue;
             }
-            let Some((obis, values)) = Obis::parse_prefix(line) else {
+            let Some((obis, values)) = code else {
                 return Some(Err(line));
             };
             // Start offset of the object text within `base`.
             let start = line.as_ptr() as usize - base.as_ptr() as usize;
             let mut end = start + line.len();
-            let mut depth = paren_delta(values);
+            // The parenthesis balance, counted only when the next line could continue this one.
+            let mut depth = None;
             for _ in 0..MAX_CONTINUATION {
-                // Fast path: the next line starts an object (a digit) and this one is closed.
-                if depth <= 0 && next_line_start(self.rest) != Some(b'(') {
+                let peek = Line::read(self.rest);
+                let next = peek.line;
+                let opens = next.first() == Some(&b'(');
+                // A blank line or a line with a code never continues an object, whatever the
+                // balance (the common case: no counting).
+                if !opens && (next.is_empty() || peek.code.is_some()) {
+                    self.ahead = Some(peek);
                     break;
                 }
-                let mut peek = self.rest;
-                let next = trim_line(take_line(&mut peek));
-                let continues = next.first() == Some(&b'(')
-                    || (depth > 0 && !next.is_empty() && Obis::parse_prefix(next).is_none());
+                let d = *depth.get_or_insert_with(|| paren_delta(values));
+                if d <= 0 && next_line_start(self.rest) != Some(b'(') {
+                    self.ahead = Some(peek);
+                    break;
+                }
+                let continues = opens || (d > 0 && !next.is_empty() && peek.code.is_none());
                 if !continues {
+                    self.ahead = Some(peek);
                     break;
                 }
-                depth += paren_delta(next);
+                depth = Some(d + paren_delta(next));
                 end = next.as_ptr() as usize - base.as_ptr() as usize + next.len();
-                self.rest = peek;
+                self.rest = peek.next;
             }
             let text = &base[start..end];
             let vstart = values.as_ptr() as usize - base.as_ptr() as usize;
@@ -208,7 +298,7 @@ impl<'a> Iterator for Groups<'a> {
             self.rest = &[];
             return None;
         }
-        match memchr::memchr(b')', r) {
+        match find(b')', r) {
             Some(close) => {
                 self.rest = &r[close + 1..];
                 Some(&r[1..close])
@@ -251,38 +341,68 @@ pub enum RawUnit {
     Other,
 }
 
+/// A unit of at most eight bytes, lower-cased, as one little-endian word (zero-padded).
+const fn unit_word(u: &[u8]) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < u.len() {
+        w |= (u[i].to_ascii_lowercase() as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
 impl RawUnit {
     pub fn parse(u: &[u8]) -> RawUnit {
-        let mut buf = [0u8; 8];
-        if u.len() > buf.len() {
+        if u.len() > 8 {
             return RawUnit::Other;
         }
-        for (o, c) in buf.iter_mut().zip(u) {
-            *o = c.to_ascii_lowercase();
-        }
-        match &buf[..u.len()] {
-            b"" => RawUnit::None,
-            b"wh" => RawUnit::Wh,
-            b"kwh" => RawUnit::KWh,
-            b"mwh" => RawUnit::MWh,
-            b"w" => RawUnit::W,
-            b"kw" => RawUnit::KW,
-            b"mw" => RawUnit::MW,
-            b"varh" => RawUnit::Varh,
-            b"kvarh" => RawUnit::Kvarh,
-            b"var" => RawUnit::Var,
-            b"kvar" => RawUnit::Kvar,
-            b"va" => RawUnit::VA,
-            b"kva" => RawUnit::Kva,
-            b"v" => RawUnit::V,
-            b"a" => RawUnit::A,
-            b"hz" => RawUnit::Hz,
+        // One word compare per unit instead of a byte-string match (hot path: most values).
+        const WH: u64 = unit_word(b"wh");
+        const KWH: u64 = unit_word(b"kwh");
+        const MWH: u64 = unit_word(b"mwh");
+        const W: u64 = unit_word(b"w");
+        const KW: u64 = unit_word(b"kw");
+        const MW: u64 = unit_word(b"mw");
+        const VARH: u64 = unit_word(b"varh");
+        const KVARH: u64 = unit_word(b"kvarh");
+        const VAR: u64 = unit_word(b"var");
+        const KVAR: u64 = unit_word(b"kvar");
+        const VA: u64 = unit_word(b"va");
+        const KVA: u64 = unit_word(b"kva");
+        const V: u64 = unit_word(b"v");
+        const A: u64 = unit_word(b"a");
+        const HZ: u64 = unit_word(b"hz");
+        const M3: u64 = unit_word(b"m3");
+        const M3_LATIN1: u64 = unit_word(b"m\xb3");
+        const M3_UTF8: u64 = unit_word(b"m\xc2\xb3");
+        const DM3: u64 = unit_word(b"dm3");
+        const GJ: u64 = unit_word(b"gj");
+        const MJ: u64 = unit_word(b"mj");
+        const S: u64 = unit_word(b"s");
+        match (u.len(), unit_word(u)) {
+            (0, _) => RawUnit::None,
+            (2, WH) => RawUnit::Wh,
+            (3, KWH) => RawUnit::KWh,
+            (3, MWH) => RawUnit::MWh,
+            (1, W) => RawUnit::W,
+            (2, KW) => RawUnit::KW,
+            (2, MW) => RawUnit::MW,
+            (4, VARH) => RawUnit::Varh,
+            (5, KVARH) => RawUnit::Kvarh,
+            (3, VAR) => RawUnit::Var,
+            (4, KVAR) => RawUnit::Kvar,
+            (2, VA) => RawUnit::VA,
+            (3, KVA) => RawUnit::Kva,
+            (1, V) => RawUnit::V,
+            (1, A) => RawUnit::A,
+            (2, HZ) => RawUnit::Hz,
             // `m³` in Latin-1 (0xB3) and UTF-8 (C2 B3): DSMR notes, bytes > 0x7F.
-            b"m3" | b"m\xb3" | b"m\xc2\xb3" => RawUnit::M3,
-            b"dm3" => RawUnit::Dm3,
-            b"gj" => RawUnit::GJ,
-            b"mj" => RawUnit::MJ,
-            b"s" => RawUnit::S,
+            (2, M3 | M3_LATIN1) | (3, M3_UTF8) => RawUnit::M3,
+            (3, DM3) => RawUnit::Dm3,
+            (2, GJ) => RawUnit::GJ,
+            (2, MJ) => RawUnit::MJ,
+            (1, S) => RawUnit::S,
             _ => RawUnit::Other,
         }
     }
@@ -290,18 +410,101 @@ impl RawUnit {
 
 /// A number with its unit: `000123.456*kWh`.
 pub fn number(group: &[u8]) -> Option<(Decimal, RawUnit)> {
-    let (num, unit) = match memchr::memchr(b'*', group) {
+    if let Some((d, i)) = plain_decimal(group) {
+        match group.get(i) {
+            None => return Some((d, RawUnit::None)),
+            Some(b'*') => return Some((d, RawUnit::parse(trim_line(&group[i + 1..])))),
+            _ => {}
+        }
+    }
+    let (num, unit) = match find(b'*', group) {
         Some(i) => (&group[..i], RawUnit::parse(trim_line(&group[i + 1..]))),
         None => (group, RawUnit::None),
     };
-    Decimal::parse_bytes(trim_line(num)).ok().map(|d| (d, unit))
+    decimal(trim_line(num)).map(|d| (d, unit))
+}
+
+/// The first group of `values` when it is a closed plain number, `(000123.456*kWh)`: what
+/// `groups(values).next().and_then(number)` gives, in one pass. `None` for anything else
+/// (the caller takes the general path, which has the last word).
+#[inline]
+pub fn first_number(values: &[u8]) -> Option<(Decimal, RawUnit)> {
+    let s = values.strip_prefix(b"(")?;
+    let (d, i) = plain_decimal(s)?;
+    match s.get(i) {
+        Some(b')') => Some((d, RawUnit::None)),
+        Some(b'*') => {
+            let unit = &s[i + 1..];
+            let close = find(b')', unit)?;
+            Some((d, RawUnit::parse(trim_line(&unit[..close]))))
+        }
+        _ => None,
+    }
+}
+
+/// The plain decimal (digits and at most one `.`, at most 18 of them, at least one digit) at
+/// the start of `s`, and where it ends. The same value as [`decimal`] on those bytes.
+#[inline(always)]
+fn plain_decimal(s: &[u8]) -> Option<(Decimal, usize)> {
+    let mut mantissa: i64 = 0;
+    let mut dot = usize::MAX;
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(d as i64);
+        } else if c == b'.' && dot == usize::MAX {
+            dot = i;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let digits = i - usize::from(dot != usize::MAX);
+    if digits == 0 || i > 18 {
+        return None;
+    }
+    let frac = if dot == usize::MAX { 0 } else { i - 1 - dot };
+    Some((Decimal::new(mantissa, -(frac as i8)), i))
+}
+
+/// [`Decimal::parse_bytes`], with a fast path for what meters send: at most 18 digits and at
+/// most one `.` (so at most 18 significant digits, the same result).
+#[inline]
+pub fn decimal(s: &[u8]) -> Option<Decimal> {
+    if s.len() <= 18 {
+        let mut mantissa: i64 = 0;
+        let mut dot = usize::MAX;
+        let mut plain = true;
+        for (i, &b) in s.iter().enumerate() {
+            let d = b.wrapping_sub(b'0');
+            if d < 10 {
+                mantissa = mantissa * 10 + d as i64;
+            } else if b == b'.' && dot == usize::MAX {
+                dot = i;
+            } else {
+                plain = false;
+                break;
+            }
+        }
+        let digits = s.len() - usize::from(dot != usize::MAX);
+        if plain && digits > 0 {
+            let frac = if dot == usize::MAX {
+                0
+            } else {
+                s.len() - 1 - dot
+            };
+            return Some(Decimal::new(mantissa, -(frac as i8)));
+        }
+    }
+    Decimal::parse_bytes(s).ok()
 }
 
 /// Text that may be hex-encoded ASCII (DSMR 5.0.2 §6.12 encodes equipment ids and messages
 /// that way; other meters send plain text). Decoded only when it is even-length hex of
 /// printable ASCII; otherwise returned as sent (line breaks from wrapped values removed).
 pub fn text(group: &[u8]) -> Cow<'_, str> {
-    let g: Cow<'_, [u8]> = if group.iter().any(|&b| b == b'\r' || b == b'\n') {
+    let g: Cow<'_, [u8]> = if find2(b'\r', b'\n', group).is_some() {
         Cow::Owned(
             group
                 .iter()
@@ -336,21 +539,39 @@ pub fn message(group: &[u8]) -> Cow<'_, str> {
     text(group)
 }
 
+/// Hex digit values; 0xFF for bytes that are not hex digits.
+const HEX: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Even-length hex of printable ASCII, decoded; `None` otherwise.
 fn hex_ascii(s: &[u8]) -> Option<String> {
     if s.is_empty() || s.len() % 2 != 0 {
         return None;
     }
-    let mut out = String::with_capacity(s.len() / 2);
+    let mut out = Vec::with_capacity(s.len() / 2);
     for pair in s.chunks_exact(2) {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        let c = (hi << 4 | lo) as u8;
-        if !(0x20..=0x7E).contains(&c) {
+        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        let c = hi << 4 | lo;
+        if (hi | lo) > 15 || !(0x20..=0x7E).contains(&c) {
             return None;
         }
-        out.push(c as char);
+        out.push(c);
     }
-    Some(out)
+    // Printable ASCII only: always valid UTF-8.
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -153,18 +153,16 @@ fn build(
     info.protocol = Some(protocol(&b, crc));
 
     let time = b.time.unwrap_or(now);
-    let mut readings = Vec::with_capacity(1 + 2);
     let mut r = Reading::new(info, time);
     r.values = std::mem::take(&mut b.values);
     r.raw = std::mem::take(&mut b.raw);
-    let parent = mbus::Parent {
-        id: r.meter.id.clone(),
-        protocol: r.meter.protocol.clone(),
-    };
-    readings.push(r);
-    let mut channels = Vec::with_capacity(readings.capacity());
-    channels.push(None);
-    mbus::readings(&mut b, &parent, time, &mut readings, &mut channels);
+    // Sub-meters first (they borrow the electricity meter's identity), then the meter in front.
+    let n = 1 + b.channels.len();
+    let mut readings = Vec::with_capacity(n);
+    let mut channels = Vec::with_capacity(n);
+    mbus::readings(&mut b, &r.meter, time, &mut readings, &mut channels);
+    readings.insert(0, r);
+    channels.insert(0, None);
     Telegram {
         raw,
         crc,
@@ -186,7 +184,7 @@ fn protocol(b: &Builder, crc: CrcStatus) -> String {
             [b'5', b'0', b'2', major, minor]
                 if major.is_ascii_digit() && minor.is_ascii_digit() =>
             {
-                format!("e-MUCS {}.{}", *major as char, *minor as char)
+                version("e-MUCS ", *major, *minor)
             }
             _ => format!("e-MUCS (version {v})"),
         };
@@ -194,7 +192,7 @@ fn protocol(b: &Builder, crc: CrcStatus) -> String {
     if let Some(v) = &b.dsmr_version {
         return match v.as_bytes() {
             [major, minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
-                format!("DSMR {}.{}", *major as char, *minor as char)
+                version("DSMR ", *major, *minor)
             }
             _ => format!("DSMR (version {v})"),
         };
@@ -203,4 +201,14 @@ fn protocol(b: &Builder, crc: CrcStatus) -> String {
         CrcStatus::Absent | CrcStatus::Unterminated => "DSMR 2.2".into(),
         _ => "DSMR".into(),
     }
+}
+
+/// `{name}{major}.{minor}` without the formatting machinery (once per telegram).
+fn version(name: &str, major: u8, minor: u8) -> String {
+    let mut s = String::with_capacity(name.len() + 3);
+    s.push_str(name);
+    s.push(major as char);
+    s.push('.');
+    s.push(minor as char);
+    s
 }

@@ -30,19 +30,27 @@ const WINTER: i16 = 60;
 
 /// Parse `YYMMDDhhmmss` with an optional `S`/`W` suffix (either case).
 pub fn parse(s: &[u8]) -> Result<Timestamp, TimeError> {
-    let digits = s.get(..12).ok_or(TimeError::Format)?;
-    if !digits.iter().all(u8::is_ascii_digit) {
+    let (digits, suffix) = s.split_first_chunk::<12>().ok_or(TimeError::Format)?;
+    let mut n = [0u8; 12];
+    let mut bad = false;
+    let mut any = 0u8;
+    for (v, &c) in n.iter_mut().zip(digits) {
+        *v = c.wrapping_sub(b'0');
+        bad |= *v > 9;
+        any |= *v;
+    }
+    if bad {
         return Err(TimeError::Format);
     }
-    let two = |i: usize| (digits[i] - b'0') * 10 + (digits[i + 1] - b'0');
+    let two = |i: usize| n[i] * 10 + n[i + 1];
     let (yy, mo, d, h, mi, se) = (two(0), two(2), two(4), two(6), two(8), two(10));
-    let offset = match &s[12..] {
+    let offset = match suffix {
         [] => None,
         [b'S' | b's'] => Some(SUMMER),
         [b'W' | b'w'] => Some(WINTER),
         _ => return Err(TimeError::Format),
     };
-    if digits.iter().all(|&c| c == b'0') {
+    if any == 0 {
         return Err(TimeError::Placeholder);
     }
     let year = 2000 + yy as u16;
