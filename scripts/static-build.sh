@@ -10,8 +10,9 @@
 # works (checked with mqtt://localhost); NSS modules that glibc loads at run time (mdns for
 # `*.local` names, ldap, ...) may not work in a static binary: prefer an IP address there.
 # Another: libc's termios speed functions are bound to versioned glibc symbols
-# (`cfgetospeed@GLIBC_2.2.5`), which a static link cannot resolve; code calling them directly
-# fails here with "undefined symbol" (the musl build is not affected).
+# (`cfgetospeed@GLIBC_2.2.5`), which a static link cannot resolve; code must not call them
+# (src/sim/pty.rs reads the speed bits from c_cflag instead). scripts/test.sh runs this
+# script, so such a call fails CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -9,6 +9,8 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 missing=()
 have mosquitto || missing+=(mosquitto)
+have file || missing+=(file)
+have openssl || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
@@ -22,3 +24,7 @@ cargo clippy --all-targets -- -D warnings
 # The protocol cores alone, as a library user without the bridge would build them.
 cargo check --lib --no-default-features
 cargo test --all 2>&1
+# The fully static binary the container and the Pi install ship (skip with SKIP_STATIC=1).
+if [ "${SKIP_STATIC:-0}" != 1 ]; then
+  scripts/static-build.sh bridge
+fi
