@@ -7,33 +7,17 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+use harness::{rss_kib, Broker};
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::sim::pty::Pty;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -52,31 +36,8 @@ fn main() {
             .unwrap_or(5),
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .expect("conf");
-    let mosquitto = [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .expect("mosquitto not installed (scripts/test.sh installs it)");
-    let mut broker = Command::new(mosquitto)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let broker = Broker::start();
+    let port = broker.port;
 
     let pty = Pty::open().expect("pty");
     let cfg = dir.path().join("config.yaml");
@@ -165,8 +126,7 @@ fn main() {
     let rss_end = rss_kib(bridge.id());
     let _ = bridge.kill();
     let _ = bridge.wait();
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     lat.sort();
     let lost = n - lat.len();
     let mean: Duration = lat.iter().sum::<Duration>() / lat.len().max(1) as u32;

@@ -5,37 +5,18 @@
 //! Run: `SOAK_MINUTES=30 cargo bench --bench soak` (needs `mosquitto`).
 
 use std::fmt::Write as _;
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+use harness::{cpu_ticks, proc_status, Broker};
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::sim::serve::{dsmr_on_tcp, SimStats};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-
-fn proc_field(pid: u32, file: &str, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.to_string();
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let minutes: u64 = std::env::var("SOAK_MINUTES")
@@ -47,30 +28,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .expect("conf");
-    let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("mosquitto");
-    let mut broker = Command::new(bin)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let broker = Broker::start();
+    let port = broker.port;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -126,7 +85,7 @@ fn main() {
     });
     let pid = bridge.id();
     std::thread::sleep(Duration::from_secs(20));
-    let rss_start = proc_field(pid, "status", "VmRSS:");
+    let rss_start = proc_status(pid, "VmRSS:");
     let cpu_start = cpu_ticks(pid);
     let msgs_start = received.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -135,23 +94,22 @@ fn main() {
         std::thread::sleep(Duration::from_secs(60));
         println!(
             "  minute {m}: RSS {} KiB, messages {}",
-            proc_field(pid, "status", "VmRSS:"),
+            proc_status(pid, "VmRSS:"),
             received.load(Ordering::Relaxed) - msgs_start
         );
     }
     let secs = t0.elapsed().as_secs_f64();
-    let rss_end = proc_field(pid, "status", "VmRSS:");
+    let rss_end = proc_status(pid, "VmRSS:");
     let cpu = (cpu_ticks(pid) - cpu_start) as f64 / 100.0;
     let msgs = received.load(Ordering::Relaxed) - msgs_start;
     println!(
         "soak result: RSS start {rss_start} KiB, end {rss_end} KiB (peak {} KiB), CPU {:.1}% of one core, {msgs} state messages ({:.0}/s), telegrams sent {}",
-        proc_field(pid, "status", "VmHWM:"),
+        proc_status(pid, "VmHWM:"),
         cpu / secs * 100.0,
         msgs as f64 / secs,
         stats.telegrams.load(Ordering::Relaxed)
     );
     let _ = bridge.kill();
     let _ = bridge.wait();
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::{json, Bridge, Broker, Msg, Subscriber};
+use harness::{cpu_ticks, json, rss_kib, Bridge, Broker, Msg, Subscriber};
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::sim::serve::{dsmr_on_pty, SimStats};
 use tokio::io::AsyncWriteExt;
@@ -37,28 +37,6 @@ fn times(msgs: &[Msg], topic: &str) -> Vec<i64> {
         .collect();
     v.dedup();
     v
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.to_string();
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
 }
 
 fn p1_serial(broker: &Broker, base: &str, device: &std::path::Path) -> String {

@@ -219,7 +219,7 @@ fn no_request_line() -> RequestLine {
 fn hold() -> RequestMode {
     RequestMode::Hold
 }
-fn ten_s() -> Duration {
+pub(super) fn ten_s() -> Duration {
     Duration::from_secs(10)
 }
 fn twelve_s() -> Duration {

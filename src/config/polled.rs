@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration_serde as dur;
-use super::inputs::{link_of, Link, SerialLine};
+use super::inputs::{link_of, ten_s, Link, SerialLine};
 use crate::protocol::iec61107::{BccMode, Iec61107Options, Profile};
 use crate::protocol::kmp::registers::RegisterSet;
 use crate::protocol::multical::scaling::Scaling;
@@ -16,9 +16,6 @@ use crate::protocol::multical::{MulticalOptions, Terminator};
 /// battery (`shared/notes/kamstrup.md`): poll in minutes, not seconds.
 fn fifteen_min() -> Duration {
     Duration::from_secs(15 * 60)
-}
-fn ten_s() -> Duration {
-    Duration::from_secs(10)
 }
 fn multical_60x() -> String {
     "multical_60x".into()
