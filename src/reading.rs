@@ -350,18 +350,28 @@ impl Reading {
     }
 }
 
+/// The bytes [`sanitize_id`] keeps: `[A-Za-z0-9_-]`.
+const SAFE_ID: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    t
+};
+
 /// Restrict an id to `[A-Za-z0-9_-]`, the characters Home Assistant accepts in discovery
 /// topics and that are safe as an MQTT topic level (no `+`, `#`, `/`).
 pub fn sanitize_id(raw: &str) -> String {
-    let t = raw.trim();
-    // Meters' serial numbers are almost always safe already: one copy, no per-char pushes.
-    if !t.is_empty()
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return t.to_owned();
+    // Meters' serial numbers are almost always safe already: one copy, no per-char pushes
+    // (and no trimming: a safe character is never whitespace).
+    if !raw.is_empty() && raw.bytes().all(|b| SAFE_ID[b as usize]) {
+        return raw.to_owned();
     }
-    let s: String = t
+    let s: String = raw
+        .trim()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {

@@ -22,6 +22,7 @@ pub struct Timestamp {
 impl Timestamp {
     /// A validated timestamp; `None` for impossible dates (month 13, 31 February, hour 25),
     /// which real M-Bus devices do send (`632525252525S`).
+    #[inline]
     pub fn new(
         year: u16,
         month: u8,
@@ -51,6 +52,7 @@ impl Timestamp {
     }
 
     /// Seconds since 1970-01-01T00:00:00Z.
+    #[inline]
     pub fn unix_seconds(&self) -> i64 {
         let days = days_from_civil(self.year as i64, self.month as i64, self.day as i64);
         days * 86_400 + self.hour as i64 * 3600 + self.minute as i64 * 60 + self.second as i64
@@ -83,10 +85,12 @@ impl Timestamp {
     }
 }
 
+#[inline]
 fn is_leap(y: u16) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
+#[inline]
 fn days_in_month(y: u16, m: u8) -> u8 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -98,6 +102,7 @@ fn days_in_month(y: u16, m: u8) -> u8 {
 }
 
 /// Howard Hinnant's `days_from_civil` (public-domain algorithm, proleptic Gregorian).
+#[inline]
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);

@@ -139,9 +139,14 @@ impl Framer {
         self.state = State::Idle;
     }
 
-    fn finish_plain(&mut self, end: End) {
-        let bytes = std::mem::take(&mut self.buf);
-        let bang = memchr::memrchr(b'!', &bytes).unwrap_or(0);
+    /// The telegram ends `digits` CRC digits after its `!`.
+    fn finish_plain(&mut self, end: End, digits: u8) {
+        // A copy of exactly the telegram; the buffer keeps its capacity for the next one (no
+        // regrowth from 1 KiB for each long telegram).
+        let bytes = self.buf.clone();
+        self.buf.clear();
+        let bang = bytes.len() - 1 - digits as usize;
+        debug_assert_eq!(bytes[bang], b'!');
         self.emit(Frame::Plain { bytes, bang, end });
         self.state = State::Idle;
     }
@@ -186,8 +191,8 @@ impl Framer {
         match self.state {
             State::Idle => {}
             State::Body => self.end_body_without_bang(),
-            State::Crc { digits: 0, .. } => self.finish_plain(End::NoCrc),
-            State::Crc { digits: 3, value } => self.finish_plain(End::Crc(value)),
+            State::Crc { digits: 0, .. } => self.finish_plain(End::NoCrc, 0),
+            State::Crc { digits: 3, value } => self.finish_plain(End::Crc(value), 3),
             State::Crc { .. } => self.drop_buf(Drop::MalformedCrc),
             State::Encrypted { .. } => self.drop_buf(Drop::Incomplete),
         }
@@ -272,8 +277,8 @@ impl Framer {
                 _ => {
                     let line_end = b == b'\r' || b == b'\n';
                     match digits {
-                        0 if line_end || b == b'/' => self.finish_plain(End::NoCrc),
-                        3 if line_end => self.finish_plain(End::Crc(value)),
+                        0 if line_end || b == b'/' => self.finish_plain(End::NoCrc, 0),
+                        3 if line_end => self.finish_plain(End::Crc(value), 3),
                         _ => self.drop_buf(Drop::MalformedCrc),
                     }
                     // The byte is looked at again from Idle (it may be the next `/`).
@@ -284,7 +289,7 @@ impl Framer {
             digits += 1;
             self.buf.push(b);
             if digits == 4 {
-                self.finish_plain(End::Crc(value));
+                self.finish_plain(End::Crc(value), 4);
                 return i + 1;
             }
         }

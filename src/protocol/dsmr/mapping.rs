@@ -18,27 +18,29 @@ const MAX_RAW: usize = 64;
 const MAX_RAW_LEN: usize = 256;
 
 /// Everything collected from one telegram before the readings are built.
-pub struct Builder {
+pub struct Builder<'a> {
     pub time: Option<Timestamp>,
     pub values: Vec<Measurement>,
     pub raw: Vec<RawField>,
     pub warnings: Vec<String>,
     /// `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of preference.
     pub ids: [Option<String>; 4],
-    /// `1-3:0.2.8` (DSMR version) and `0-0:96.1.4` (e-MUCS version) as sent.
-    pub dsmr_version: Option<String>,
-    pub emucs_version: Option<String>,
+    /// `1-3:0.2.8` (DSMR version) and `0-0:96.1.4` (e-MUCS version) as sent (the first group;
+    /// read when the telegram is done).
+    pub dsmr_version: Option<&'a [u8]>,
+    pub emucs_version: Option<&'a [u8]>,
     pub channels: Channels,
     /// Which of 1.8.0, 1.8.1..4, 2.8.0, 2.8.1..4 were seen (for the computed totals).
     pub import: [Option<Decimal>; 5],
     pub export: [Option<Decimal>; 5],
 }
 
-impl Builder {
-    pub fn new() -> Self {
+impl<'a> Builder<'a> {
+    /// For a body of about `lines` lines (room for one value per line and a few more).
+    pub fn new(lines: usize) -> Self {
         Builder {
             time: None,
-            values: Vec::with_capacity(40),
+            values: Vec::with_capacity(lines + 8),
             raw: Vec::new(),
             warnings: Vec::new(),
             ids: [None, None, None, None],
@@ -83,9 +85,10 @@ impl Builder {
     }
 
     /// One number group converted to `kind` and stored as `quantity`.
+    #[inline(always)]
     fn number(&mut self, o: &Object<'_>, quantity: Quantity, kind: Kind) {
         debug_assert_eq!(quantity.unit, kind.unit(), "{}", quantity.key);
-        let parsed = parser::first_number(o.values).or_else(|| {
+        let parsed = o.number.or_else(|| {
             let mut g = parser::groups(o.values);
             let n = g.next().and_then(parser::number);
             if g.malformed() {
@@ -128,15 +131,34 @@ impl Builder {
         match timestamp::parse(g) {
             Ok(t) => Some(t),
             Err(e) => {
-                let shown = String::from_utf8_lossy(&g[..g.len().min(20)]).into_owned();
-                self.warn(|| format!("dropped {what} time {shown:?}: {e}"));
+                let g = &g[..g.len().min(20)];
+                self.warn(|| {
+                    // `format!("dropped {what} time {g:?}: {e}")` on the lossy text; built by
+                    // hand when `{:?}` would quote it as is (printable ASCII, no `"` or `\`).
+                    if g.iter()
+                        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
+                    {
+                        let e = e.message();
+                        let mut w = String::with_capacity(22 + what.len() + g.len() + e.len());
+                        w.push_str("dropped ");
+                        w.push_str(what);
+                        w.push_str(" time \"");
+                        w.extend(g.iter().map(|&c| c as char));
+                        w.push_str("\": ");
+                        w.push_str(e);
+                        w
+                    } else {
+                        let shown = String::from_utf8_lossy(g);
+                        format!("dropped {what} time {shown:?}: {e}")
+                    }
+                });
                 None
             }
         }
     }
 
     /// Map one object of the telegram.
-    pub fn object(&mut self, o: &Object<'_>) {
+    pub fn object(&mut self, o: &Object<'a>) {
         let Obis { a, b, c, d, e } = o.obis;
         match (a, b) {
             // B is the measurement channel (IEC 62056-61 §5.3); Sagemcom XT211 numbers its
@@ -146,7 +168,7 @@ impl Builder {
             (1, 3) if (c, d, e) == (0, 2, 8) => {
                 // DSMR 5.0.2 §6.12: `1-3:0.2.8` version information for P1 output.
                 let v = parser::groups(o.values).next().unwrap_or(&[]);
-                self.dsmr_version = Some(String::from_utf8_lossy(v).into_owned());
+                self.dsmr_version = Some(v);
             }
             (0, 1..=u8::MAX) => {
                 let channel = b;
@@ -157,7 +179,7 @@ impl Builder {
     }
 
     /// `0-0:…` objects: identity, clock, tariff, messages, events (DSMR 5.0.2 §6.12).
-    fn abstract_object(&mut self, o: &Object<'_>, c: u8, d: u8, e: u8) {
+    fn abstract_object(&mut self, o: &Object<'a>, c: u8, d: u8, e: u8) {
         let first = || parser::groups(o.values).next().unwrap_or(&[]);
         match (c, d, e) {
             (1, 0, 0) => {
@@ -176,7 +198,7 @@ impl Builder {
                 }
             }
             // e-MUCS P1 §…: version information `50217`.
-            (96, 1, 4) => self.emucs_version = Some(parser::text(first()).into_owned()),
+            (96, 1, 4) => self.emucs_version = Some(first()),
             (96, 14, 0) => self.number(o, q::TARIFF, Kind::Plain),
             (96, 13, 0) => self.text(o, dq::MESSAGE, true),
             (96, 13, 1) => self.text(o, dq::MESSAGE_CODE, true),
@@ -302,13 +324,59 @@ impl Builder {
     /// ended last. An empty `()` or `(0)` log has nothing to report.
     fn failure_log(&mut self, o: &Object<'_>) {
         let mut g: Groups<'_> = parser::groups(o.values);
-        let count = g.next().and_then(parser::number).map(|(d, _)| d);
+        let count = match (g.next(), o.number) {
+            (Some(_), Some((d, _))) => Some(d),
+            (first, _) => first.and_then(parser::number).map(|(d, _)| d),
+        };
         let Some(count) = count else { return };
         if count.is_zero() {
             return;
         }
         g.next(); // the buffer's OBIS code, 0-0:96.7.19
-        let mut last: Option<(Timestamp, Decimal)> = None;
+                  // The entry that ended last among those whose time and duration both read (the first
+                  // of equal times). Times are read first; durations only from the latest down until one
+                  // reads (DSMR 5.0.2 §6.12: the log holds up to 10 entries; longer ones take the plain
+                  // loop).
+        let mut entries = [(0i64, Timestamp::from_unix_seconds(0), &[][..]); 10];
+        let mut n = 0;
+        let all = g.clone();
+        while let (Some(t), Some(dur)) = (g.next(), g.next()) {
+            let Ok(t) = timestamp::parse(t) else { continue };
+            if n == entries.len() {
+                return self.failure_log_all(all);
+            }
+            entries[n] = (t.unix_seconds(), t, dur);
+            n += 1;
+        }
+        let mut candidates = &mut entries[..n];
+        while !candidates.is_empty() {
+            // The latest; on equal times the first, as the plain loop keeps the first.
+            let mut best = 0;
+            for (k, e) in candidates.iter().enumerate().skip(1) {
+                if e.0 > candidates[best].0 {
+                    best = k;
+                }
+            }
+            let (_, t, dur) = candidates[best];
+            match parser::number(dur).and_then(|(d, u)| units::convert(d, u, Kind::Second)) {
+                Some(dur) => {
+                    self.push(dq::LAST_POWER_FAILURE, Value::Time(t));
+                    self.push(dq::LAST_POWER_FAILURE_DURATION, Value::Number(dur));
+                    return;
+                }
+                // Unreadable: out of the running; the order of the others is kept.
+                None => {
+                    candidates.copy_within(best + 1.., best);
+                    let len = candidates.len() - 1;
+                    candidates = &mut candidates[..len];
+                }
+            }
+        }
+    }
+
+    /// [`Self::failure_log`] for any length: every entry read in order.
+    fn failure_log_all(&mut self, mut g: Groups<'_>) {
+        let mut last: Option<(Timestamp, i64, Decimal)> = None;
         while let (Some(t), Some(dur)) = (g.next(), g.next()) {
             let Ok(t) = timestamp::parse(t) else { continue };
             let Some(dur) =
@@ -316,11 +384,12 @@ impl Builder {
             else {
                 continue;
             };
-            if last.is_none_or(|(lt, _)| t.unix_seconds() > lt.unix_seconds()) {
-                last = Some((t, dur));
+            let secs = t.unix_seconds();
+            if last.is_none_or(|(_, last_secs, _)| secs > last_secs) {
+                last = Some((t, secs, dur));
             }
         }
-        if let Some((t, dur)) = last {
+        if let Some((t, _, dur)) = last {
             self.push(dq::LAST_POWER_FAILURE, Value::Time(t));
             self.push(dq::LAST_POWER_FAILURE_DURATION, Value::Number(dur));
         }
@@ -338,6 +407,54 @@ impl Builder {
                     self.push(quantity, Value::Number(sum));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The power failure log reads durations only from the latest entry down; it must pick
+    /// what reading every entry in order picks (bad times and durations, equal times, long logs).
+    #[test]
+    fn failure_log_matches_reading_every_entry() {
+        let times = [
+            "190201235231W",
+            "190201235231S",
+            "190201225231W",
+            "632525252525S",
+            "000000000000W",
+            "190212214204W",
+            "1902012352",
+            "190310230314",
+        ];
+        let durations = ["0000003231*s", "0000000315*S", "12*kWh", "abc", "7*s", ""];
+        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..5000 {
+            let entries = next(14);
+            let mut line = format!("1-0:99.97.0({entries})(0-0:96.7.19)");
+            for _ in 0..entries {
+                line += &format!("({})({})", times[next(times.len())], durations[next(6)]);
+            }
+            let mut codes = parser::CodeCache::default();
+            let o = parser::objects(line.as_bytes(), &mut codes)
+                .next()
+                .unwrap()
+                .unwrap();
+            let (mut fast, mut all) = (Builder::new(4), Builder::new(4));
+            fast.failure_log(&o);
+            let mut g = parser::groups(o.values);
+            g.next();
+            g.next();
+            all.failure_log_all(g);
+            assert_eq!(fast.values, all.values, "{line}");
         }
     }
 }

@@ -49,28 +49,38 @@ pub struct Channel {
     raw: Vec<RawField>,
 }
 
+/// The channels of one telegram, in order of appearance (no allocation: at most
+/// [`MAX_CHANNELS`]).
 #[derive(Debug, Default)]
-pub struct Channels(Vec<Channel>);
+pub struct Channels {
+    slots: [Option<Channel>; MAX_CHANNELS],
+    len: usize,
+}
 
 impl Channels {
     /// Channels seen so far.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
     fn get(&mut self, n: u8) -> Option<&mut Channel> {
-        let i = match self.0.iter().position(|c| c.n == n) {
+        let seen = &self.slots[..self.len];
+        let i = match seen
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.n == n))
+        {
             Some(i) => i,
-            None if self.0.len() < MAX_CHANNELS => {
-                self.0.push(Channel {
+            None if self.len < MAX_CHANNELS => {
+                self.slots[self.len] = Some(Channel {
                     n,
                     ..Channel::default()
                 });
-                self.0.len() - 1
+                self.len += 1;
+                self.len - 1
             }
             None => return None,
         };
-        self.0.get_mut(i)
+        self.slots[i].as_mut()
     }
 }
 
@@ -90,7 +100,7 @@ pub fn kind(device_type: Option<u8>) -> MeterKind {
 }
 
 /// Map a `0-n:…` object.
-pub fn object(b: &mut Builder, o: &Object<'_>, n: u8) {
+pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
     let (c, d, e) = (o.obis.c, o.obis.d, o.obis.e);
     let mut g = parser::groups(o.values);
     let first = g.clone().next().unwrap_or(&[]);
@@ -182,7 +192,7 @@ pub fn object(b: &mut Builder, o: &Object<'_>, n: u8) {
     });
 }
 
-fn with(b: &mut Builder, n: u8, f: impl FnOnce(&mut Channel)) {
+fn with(b: &mut Builder<'_>, n: u8, f: impl FnOnce(&mut Channel)) {
     match b.channels.get(n) {
         Some(ch) => f(ch),
         None => b.warn(|| format!("ignored M-Bus channel {n}: too many channels")),
@@ -209,22 +219,39 @@ fn quantity(kind: MeterKind, p: &Pending) -> Option<(Quantity, Kind)> {
 
 /// Build one reading per channel that has values, in channel order.
 pub fn readings(
-    b: &mut Builder,
+    b: &mut Builder<'_>,
     parent: &MeterInfo,
     fallback_time: Timestamp,
     out: &mut Vec<Reading>,
     out_channels: &mut Vec<Option<u8>>,
 ) {
-    let mut channels = std::mem::take(&mut b.channels.0);
-    channels.sort_by_key(|c| c.n);
-    for ch in channels {
+    let len = std::mem::take(&mut b.channels.len);
+    b.channels.slots[..len].sort_by_key(|c| c.as_ref().map(|c| c.n));
+    for k in 0..len {
+        let Some(ch) = b.channels.slots[k].take() else {
+            continue;
+        };
         if ch.values[0].is_none() && ch.valve.is_none() && ch.breaker.is_none() {
             continue;
         }
         let kind = kind(ch.device_type);
         let id = match &ch.id {
             Some(id) => sanitize_id(id),
-            None => format!("{}_mbus{}", parent.id, ch.n),
+            None => {
+                // `format!("{}_mbus{}", parent.id, ch.n)` without the formatting machinery.
+                let mut id = String::with_capacity(parent.id.len() + 8);
+                id.push_str(&parent.id);
+                id.push_str("_mbus");
+                let n = ch.n;
+                if n >= 100 {
+                    id.push((b'0' + n / 100) as char);
+                }
+                if n >= 10 {
+                    id.push((b'0' + n / 10 % 10) as char);
+                }
+                id.push((b'0' + n % 10) as char);
+                id
+            }
         };
         let info = MeterInfo {
             id,
@@ -274,7 +301,7 @@ pub fn readings(
 /// `0-0:98.1.0(n)(1-0:1.6.0)(1-0:1.6.0)(month)(time)(value)…`: the monthly peaks of the last 13
 /// months (e-MUCS P1 capacity tariff). Other layouts (Hungary's billing snapshot, corpus
 /// ndokter 13) are kept raw.
-pub fn peaks(b: &mut Builder, o: &Object<'_>) {
+pub fn peaks(b: &mut Builder<'_>, o: &Object<'_>) {
     let mut g = parser::groups(o.values);
     let count = g.next().and_then(parser::number);
     let code = g.clone().next();

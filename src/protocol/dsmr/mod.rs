@@ -45,9 +45,11 @@ mod mbus;
 mod obis;
 mod parser;
 pub mod quantities;
+mod scan;
 mod telegram;
 mod timestamp;
 mod units;
+mod values;
 
 pub use self::crc::{crc16_arc, crc16_arc_crlf};
 pub use encrypted::{decrypt, DecryptError, KeyError, Keys};
@@ -195,6 +197,8 @@ pub struct P1Decoder {
     input: Vec<u8>,
     pos: usize,
     finishing: bool,
+    /// The codes of the telegrams so far (a meter sends the same ones every time).
+    codes: parser::CodeCache,
 }
 
 impl P1Decoder {
@@ -207,6 +211,7 @@ impl P1Decoder {
             input: Vec::new(),
             pos: 0,
             finishing: false,
+            codes: parser::CodeCache::default(),
         }
     }
 
@@ -286,7 +291,7 @@ impl P1Decoder {
             }
         };
         self.sync_stats();
-        let event = match telegram::decode_frame(frame, &self.opts, now) {
+        let event = match telegram::decode_frame(frame, &self.opts, now, &mut self.codes) {
             Ok(t) => {
                 self.stats.telegrams += 1;
                 P1Event::Telegram(t)

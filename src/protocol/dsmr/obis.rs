@@ -23,8 +23,11 @@ impl Obis {
     /// it (and after any spaces: esphome's test "whitespace after OBIS id" shows meters that
     /// put one there). `None` if the line does not start with a full `A-B:C.D.E` code.
     pub fn parse_prefix(line: &[u8]) -> Option<(Obis, &[u8])> {
-        if let Some(r) = Self::parse_plain(line) {
-            return Some(r);
+        let mut w = [0u8; 32];
+        let n = line.len().min(32);
+        w[..n].copy_from_slice(&line[..n]);
+        if let Some((code, i)) = Self::parse_plain(&w) {
+            return Some((code, &line[i..]));
         }
         /// A field of 1+ digits worth at most 255, then `sep` (none after E).
         #[inline(always)]
@@ -79,14 +82,16 @@ impl Obis {
 
 impl Obis {
     /// The common form, quickly: fields of one to three digits (at most 255) and `(` right
-    /// after E. `None` for anything else, which [`Obis::parse_prefix`] then parses in full
-    /// (same result: this only skips the general loop and its checks).
+    /// after E, within the first 32 bytes of `w`. Returns the code and the index of the `(`, or
+    /// `None` for anything else, which [`Obis::parse_prefix`] then parses in full (same result:
+    /// this only skips the general loop and its bounds checks).
     #[inline(always)]
-    fn parse_plain(line: &[u8]) -> Option<(Obis, &[u8])> {
-        /// Up to three digits at `s[i..]` followed by `sep`: the value and the index after `sep`.
-        #[inline(always)]
-        fn field(s: &[u8], i: usize, sep: u8) -> Option<(u8, usize)> {
-            let digit = |k: usize| s.get(k).map_or(10, |c| c.wrapping_sub(b'0'));
+    pub(crate) fn parse_plain(w: &[u8; 32]) -> Option<(Obis, usize)> {
+        // Indices are masked to the window (at most 20 are used): no bounds checks.
+        let digit = |k: usize| w[k & 31].wrapping_sub(b'0');
+        let mut f = [0u8; 5];
+        let mut i = 0;
+        for (n, sep) in [b'-', b':', b'.', b'.', b'('].into_iter().enumerate() {
             let d0 = digit(i);
             if d0 > 9 {
                 return None;
@@ -102,14 +107,14 @@ impl Obis {
                     (d0 as u32 * 100 + d1 as u32 * 10 + d2 as u32, i + 3)
                 }
             };
-            (v <= 255 && s.get(j) == Some(&sep)).then_some((v as u8, j + 1))
+            if v > 255 || w[j & 31] != sep {
+                return None;
+            }
+            f[n] = v as u8;
+            i = j + 1;
         }
-        let (a, i) = field(line, 0, b'-')?;
-        let (b, i) = field(line, i, b':')?;
-        let (c, i) = field(line, i, b'.')?;
-        let (d, i) = field(line, i, b'.')?;
-        let (e, i) = field(line, i, b'(')?;
-        Some((Obis { a, b, c, d, e }, &line[i - 1..]))
+        let [a, b, c, d, e] = f;
+        Some((Obis { a, b, c, d, e }, i - 1))
     }
 }
 

@@ -1,65 +1,10 @@
 //! Lexing a telegram: header line, data objects (`OBIS(value)(value)…`), value groups, units,
 //! hex-encoded text. No allocation except where text is decoded.
 
-use std::borrow::Cow;
-
 use super::obis::Obis;
+use super::scan::*;
+pub use super::values::*;
 use crate::decimal::Decimal;
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight bytes of `s` from `i` as one little-endian word.
-#[inline(always)]
-fn word(s: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&s[i..i + 8]);
-    u64::from_le_bytes(w)
-}
-
-/// The bytes of `w` equal to `b` flagged in their high bit. The lowest flag is exact; flags
-/// above a match may be false (a borrow only starts at a matching byte).
-#[inline(always)]
-fn flags(w: u64, b: u8) -> u64 {
-    let x = w ^ (LO * b as u64);
-    x.wrapping_sub(LO) & !x & HI
-}
-
-/// Index of the first byte of `hay` equal to `a` or `b`. Lines and groups are 5 to 40 bytes, so
-/// a word at a time beats a SIMD search and its set-up (hot path: several calls per line).
-#[inline]
-pub(crate) fn find2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
-    let n = hay.len();
-    let mut i = 0;
-    while i + 8 <= n {
-        let w = word(hay, i);
-        let m = flags(w, a) | flags(w, b);
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    if i == n {
-        return None;
-    }
-    if n >= 8 {
-        // The last eight bytes, with those already looked at masked off.
-        let w = word(hay, n - 8);
-        let seen = 8 - (n - i);
-        let m = (flags(w, a) | flags(w, b)) & (u64::MAX << (8 * seen));
-        return (m != 0).then(|| n - 8 + (m.trailing_zeros() / 8) as usize);
-    }
-    hay[i..]
-        .iter()
-        .position(|&c| c == a || c == b)
-        .map(|p| i + p)
-}
-
-/// Index of the first `needle` in `hay` (see [`find2`]).
-#[inline]
-pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
-    find2(needle, needle, hay)
-}
 
 /// The identification line `/XXXZ\WIdent` (IEC 62056-21 §6.3.14, DSMR 5.0.2 §6.2).
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +47,12 @@ pub fn model(ident: &[u8]) -> Option<String> {
 
 /// An identifier: [`text`], trimmed, or `None` when empty (one allocation).
 pub fn id(group: &[u8]) -> Option<String> {
+    // The usual equipment id: hex (so no line breaks to remove), nothing to trim.
+    if let Some(s) = hex_ascii(group) {
+        if !s.starts_with(' ') && !s.ends_with(' ') {
+            return Some(s);
+        }
+    }
     let t = text(group);
     let trimmed = t.trim();
     if trimmed.is_empty() {
@@ -121,6 +72,8 @@ pub struct Object<'a> {
     pub values: &'a [u8],
     /// The whole object text (for raw fields and warnings).
     pub text: &'a [u8],
+    /// [`first_number`] of `values`, read by the lexer on its way to the line end.
+    pub number: Option<(Decimal, RawUnit)>,
 }
 
 /// A line that is neither an object nor blank (kept for a warning).
@@ -130,18 +83,97 @@ pub type Malformed<'a> = &'a [u8];
 /// on the next line; esphome's test "a dataline with a break in the middle" wraps a message).
 const MAX_CONTINUATION: usize = 8;
 
+/// Codes already read, by their text up to and including the `(`: a meter sends the same
+/// codes in every telegram, so a decoder that keeps this parses each code once. Direct-mapped,
+/// 256 entries; a hit gives what [`Obis::parse_plain`] gave for the same bytes.
+pub struct CodeCache {
+    entries: [CodeEntry; 256],
+}
+
+impl std::fmt::Debug for CodeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let used = self.entries.iter().filter(|e| e.key != [0; 2]).count();
+        f.debug_struct("CodeCache").field("codes", &used).finish()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CodeEntry {
+    /// The text up to and including the first `(`, zero-padded (never all zero).
+    key: [u64; 2],
+    code: Obis,
+    /// Index of the `(`.
+    open: u8,
+}
+
+impl Default for CodeCache {
+    fn default() -> Self {
+        let empty = CodeEntry {
+            key: [0; 2],
+            code: Obis::new(0, 0, 0, 0, 0),
+            open: 0,
+        };
+        CodeCache {
+            entries: [empty; 256],
+        }
+    }
+}
+
+impl CodeCache {
+    /// [`Obis::parse_plain`], remembered when the code and its `(` fit in 16 bytes.
+    #[inline(always)]
+    fn parse_plain(&mut self, w: &[u8; 32]) -> Option<(Obis, usize)> {
+        let (k0, k1) = (word(w, 0), word(w, 8));
+        let (m0, m1) = (flags(k0, b'('), flags(k1, b'('));
+        let open = if m0 != 0 {
+            (m0.trailing_zeros() / 8) as usize
+        } else if m1 != 0 {
+            8 + (m1.trailing_zeros() / 8) as usize
+        } else {
+            return Obis::parse_plain(w);
+        };
+        // The bytes after the `(` masked off; the first `(` ends the key, so equal keys mean
+        // equal texts.
+        let key = if open < 8 {
+            [k0 & (u64::MAX >> (8 * (7 - open))), 0]
+        } else {
+            [k0, k1 & (u64::MAX >> (8 * (15 - open)))]
+        };
+        let h = (key[0] ^ key[1].rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
+        let e = &mut self.entries[h as usize];
+        if e.key == key {
+            return Some((e.code, e.open as usize));
+        }
+        let (code, i) = Obis::parse_plain(w)?;
+        if i == open {
+            *e = CodeEntry {
+                key,
+                code,
+                open: open as u8,
+            };
+        }
+        Some((code, i))
+    }
+}
+
 /// Iterator over the objects of a body.
-pub struct Objects<'a> {
+pub struct Objects<'a, 'c> {
+    cache: &'c mut CodeCache,
     rest: &'a [u8],
     /// The first line of `rest`, already split and parsed by the look-ahead for continuations
     /// (each line is split and its code parsed once).
     ahead: Option<Line<'a>>,
+    /// The plain code at the start of `rest` and the index of its `(`, read by the fast path's
+    /// look-ahead.
+    plain: Option<(Obis, usize)>,
 }
 
-pub fn objects(body: &[u8]) -> Objects<'_> {
+pub fn objects<'a, 'c>(body: &'a [u8], cache: &'c mut CodeCache) -> Objects<'a, 'c> {
     Objects {
+        cache,
         rest: body,
         ahead: None,
+        plain: None,
     }
 }
 
@@ -154,15 +186,82 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
+    #[inline(always)]
     fn read(rest: &'a [u8]) -> Self {
         let mut next = rest;
         let line = trim_line(take_line(&mut next));
         let code = if line.first().is_some_and(u8::is_ascii_digit) {
-            Obis::parse_prefix(line)
+            // The code lies within the line (its bytes are neither line ends nor trimmed), so
+            // it can be read from `rest` without copying when 32 bytes are left.
+            let plain = rest.first_chunk::<32>().and_then(Obis::parse_plain);
+            match plain.and_then(|(code, i)| Some((code, line.get(i..)?))) {
+                Some(c) => Some(c),
+                None => Obis::parse_prefix(line),
+            }
         } else {
             None
         };
         Line { line, next, code }
+    }
+}
+
+impl<'a> Objects<'a, '_> {
+    /// The common case in one pass: a line `A-B:C.D.E(…)…` with a plain code (see
+    /// [`Obis::parse_plain`]), followed by the end of the body, a blank line or another line
+    /// with a plain code. Such a next line never continues an object, so no parentheses are
+    /// counted; a first group that is a plain number gives the line end without a search.
+    /// `None` (nothing consumed) leaves the line to the general path, which gives the same
+    /// object for every line this accepts.
+    #[inline(always)]
+    fn fast(&mut self) -> Option<Object<'a>> {
+        // Blank lines (after the header) are skipped, as the general path does.
+        while let [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] = self.rest {
+            self.rest = rest;
+            self.plain = None;
+            self.ahead = None;
+        }
+        let r = self.rest;
+        let (obis, i) = match self.plain.take() {
+            Some(p) => p,
+            None => self.cache.parse_plain(r.first_chunk::<32>()?)?,
+        };
+        // `r[i]` is the `(`; the code and it lie within the first line.
+        let number = first_group_number(&r[i..]);
+        let line_end = |end: usize| match r.get(end) {
+            Some(b'\n') => Some(end + 1),
+            Some(b'\r') if r.get(end + 1) == Some(&b'\n') => Some(end + 2),
+            _ => None,
+        };
+        let (end, next) = match number.and_then(|(_, close)| {
+            let end = i + close + 1;
+            Some((end, line_end(end)?))
+        }) {
+            // `…)` then the line end: the trimmed line ends at the `)`.
+            Some(e) => e,
+            None => {
+                let nl = i + find(b'\n', &r[i..])?;
+                // Trimmed like the general path (never into the code: `(` is not trimmed).
+                let end = r[..nl]
+                    .iter()
+                    .rposition(|&b| !trimmable(b))
+                    .map_or(0, |e| e + 1);
+                (end, nl + 1)
+            }
+        };
+        let rest = &r[next..];
+        let plain = match rest {
+            [] | [b'\n', ..] | [b'\r', b'\n', ..] => None,
+            _ => Some(self.cache.parse_plain(rest.first_chunk::<32>()?)?),
+        };
+        self.rest = rest;
+        self.plain = plain;
+        self.ahead = None;
+        Some(Object {
+            obis,
+            values: &r[i..end],
+            text: &r[..end],
+            number: number.map(|(n, _)| n),
+        })
     }
 }
 
@@ -174,18 +273,6 @@ fn take_line<'a>(rest: &mut &'a [u8]) -> &'a [u8] {
     };
     *rest = next;
     line
-}
-
-fn trim_line(l: &[u8]) -> &[u8] {
-    let start = l
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | 0 | 0xFF))
-        .unwrap_or(l.len());
-    let end = l
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | 0 | 0xFF))
-        .map_or(start, |e| e + 1);
-    &l[start..end.max(start)]
 }
 
 /// Opened minus closed parentheses.
@@ -204,10 +291,15 @@ fn next_line_start(rest: &[u8]) -> Option<u8> {
         .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0 | 0xFF))
 }
 
-impl<'a> Iterator for Objects<'a> {
+impl<'a> Iterator for Objects<'a, '_> {
     type Item = Result<Object<'a>, Malformed<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(o) = self.fast() {
+            return Some(Ok(o));
+        }
+        self.plain = None;
         loop {
             if self.rest.is_empty() {
                 return None;
@@ -253,325 +345,15 @@ impl<'a> Iterator for Objects<'a> {
             }
             let text = &base[start..end];
             let vstart = values.as_ptr() as usize - base.as_ptr() as usize;
+            let values = &base[vstart..end];
             return Some(Ok(Object {
                 obis,
-                values: &base[vstart..end],
+                values,
                 text,
+                number: first_number(values),
             }));
         }
     }
-}
-
-/// The `( … )` groups of an object's values. Whitespace and line ends between groups are
-/// skipped; anything else ends the iteration (see [`Groups::malformed`]).
-#[derive(Clone)]
-pub struct Groups<'a> {
-    rest: &'a [u8],
-    malformed: bool,
-}
-
-pub fn groups(values: &[u8]) -> Groups<'_> {
-    Groups {
-        rest: values,
-        malformed: false,
-    }
-}
-
-impl Groups<'_> {
-    /// Whether something other than a group was found (or a group was not closed).
-    pub fn malformed(&self) -> bool {
-        self.malformed
-    }
-}
-
-impl<'a> Iterator for Groups<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let skip = self
-            .rest
-            .iter()
-            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))?;
-        let r = &self.rest[skip..];
-        if r[0] != b'(' {
-            self.malformed = true;
-            self.rest = &[];
-            return None;
-        }
-        match find(b')', r) {
-            Some(close) => {
-                self.rest = &r[close + 1..];
-                Some(&r[1..close])
-            }
-            None => {
-                self.malformed = true;
-                self.rest = &[];
-                Some(&r[1..])
-            }
-        }
-    }
-}
-
-/// Units as meters send them, compared case-insensitively (`KWH`, `kwh`, `m3`, `M3`: DSMR 5.0.2
-/// §6.4 spells them `kWh`, `kW`, `V`, `A`, `m3`, `GJ`, `s`; athombv 14 sends lower case; Austria
-/// and EST send `Wh`/`W`/`varh`/`var`, corpus ndokter 11 and athombv 12).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawUnit {
-    None,
-    Wh,
-    KWh,
-    MWh,
-    W,
-    KW,
-    MW,
-    Varh,
-    Kvarh,
-    Var,
-    Kvar,
-    VA,
-    Kva,
-    V,
-    A,
-    Hz,
-    M3,
-    Dm3,
-    GJ,
-    MJ,
-    S,
-    Other,
-}
-
-/// A unit of at most eight bytes, lower-cased, as one little-endian word (zero-padded).
-const fn unit_word(u: &[u8]) -> u64 {
-    let mut w = 0u64;
-    let mut i = 0;
-    while i < u.len() {
-        w |= (u[i].to_ascii_lowercase() as u64) << (8 * i);
-        i += 1;
-    }
-    w
-}
-
-impl RawUnit {
-    pub fn parse(u: &[u8]) -> RawUnit {
-        if u.len() > 8 {
-            return RawUnit::Other;
-        }
-        // One word compare per unit instead of a byte-string match (hot path: most values).
-        const WH: u64 = unit_word(b"wh");
-        const KWH: u64 = unit_word(b"kwh");
-        const MWH: u64 = unit_word(b"mwh");
-        const W: u64 = unit_word(b"w");
-        const KW: u64 = unit_word(b"kw");
-        const MW: u64 = unit_word(b"mw");
-        const VARH: u64 = unit_word(b"varh");
-        const KVARH: u64 = unit_word(b"kvarh");
-        const VAR: u64 = unit_word(b"var");
-        const KVAR: u64 = unit_word(b"kvar");
-        const VA: u64 = unit_word(b"va");
-        const KVA: u64 = unit_word(b"kva");
-        const V: u64 = unit_word(b"v");
-        const A: u64 = unit_word(b"a");
-        const HZ: u64 = unit_word(b"hz");
-        const M3: u64 = unit_word(b"m3");
-        const M3_LATIN1: u64 = unit_word(b"m\xb3");
-        const M3_UTF8: u64 = unit_word(b"m\xc2\xb3");
-        const DM3: u64 = unit_word(b"dm3");
-        const GJ: u64 = unit_word(b"gj");
-        const MJ: u64 = unit_word(b"mj");
-        const S: u64 = unit_word(b"s");
-        match (u.len(), unit_word(u)) {
-            (0, _) => RawUnit::None,
-            (2, WH) => RawUnit::Wh,
-            (3, KWH) => RawUnit::KWh,
-            (3, MWH) => RawUnit::MWh,
-            (1, W) => RawUnit::W,
-            (2, KW) => RawUnit::KW,
-            (2, MW) => RawUnit::MW,
-            (4, VARH) => RawUnit::Varh,
-            (5, KVARH) => RawUnit::Kvarh,
-            (3, VAR) => RawUnit::Var,
-            (4, KVAR) => RawUnit::Kvar,
-            (2, VA) => RawUnit::VA,
-            (3, KVA) => RawUnit::Kva,
-            (1, V) => RawUnit::V,
-            (1, A) => RawUnit::A,
-            (2, HZ) => RawUnit::Hz,
-            // `m³` in Latin-1 (0xB3) and UTF-8 (C2 B3): DSMR notes, bytes > 0x7F.
-            (2, M3 | M3_LATIN1) | (3, M3_UTF8) => RawUnit::M3,
-            (3, DM3) => RawUnit::Dm3,
-            (2, GJ) => RawUnit::GJ,
-            (2, MJ) => RawUnit::MJ,
-            (1, S) => RawUnit::S,
-            _ => RawUnit::Other,
-        }
-    }
-}
-
-/// A number with its unit: `000123.456*kWh`.
-pub fn number(group: &[u8]) -> Option<(Decimal, RawUnit)> {
-    if let Some((d, i)) = plain_decimal(group) {
-        match group.get(i) {
-            None => return Some((d, RawUnit::None)),
-            Some(b'*') => return Some((d, RawUnit::parse(trim_line(&group[i + 1..])))),
-            _ => {}
-        }
-    }
-    let (num, unit) = match find(b'*', group) {
-        Some(i) => (&group[..i], RawUnit::parse(trim_line(&group[i + 1..]))),
-        None => (group, RawUnit::None),
-    };
-    decimal(trim_line(num)).map(|d| (d, unit))
-}
-
-/// The first group of `values` when it is a closed plain number, `(000123.456*kWh)`: what
-/// `groups(values).next().and_then(number)` gives, in one pass. `None` for anything else
-/// (the caller takes the general path, which has the last word).
-#[inline]
-pub fn first_number(values: &[u8]) -> Option<(Decimal, RawUnit)> {
-    let s = values.strip_prefix(b"(")?;
-    let (d, i) = plain_decimal(s)?;
-    match s.get(i) {
-        Some(b')') => Some((d, RawUnit::None)),
-        Some(b'*') => {
-            let unit = &s[i + 1..];
-            let close = find(b')', unit)?;
-            Some((d, RawUnit::parse(trim_line(&unit[..close]))))
-        }
-        _ => None,
-    }
-}
-
-/// The plain decimal (digits and at most one `.`, at most 18 of them, at least one digit) at
-/// the start of `s`, and where it ends. The same value as [`decimal`] on those bytes.
-#[inline(always)]
-fn plain_decimal(s: &[u8]) -> Option<(Decimal, usize)> {
-    let mut mantissa: i64 = 0;
-    let mut dot = usize::MAX;
-    let mut i = 0;
-    while let Some(&c) = s.get(i) {
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(d as i64);
-        } else if c == b'.' && dot == usize::MAX {
-            dot = i;
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    let digits = i - usize::from(dot != usize::MAX);
-    if digits == 0 || i > 18 {
-        return None;
-    }
-    let frac = if dot == usize::MAX { 0 } else { i - 1 - dot };
-    Some((Decimal::new(mantissa, -(frac as i8)), i))
-}
-
-/// [`Decimal::parse_bytes`], with a fast path for what meters send: at most 18 digits and at
-/// most one `.` (so at most 18 significant digits, the same result).
-#[inline]
-pub fn decimal(s: &[u8]) -> Option<Decimal> {
-    if s.len() <= 18 {
-        let mut mantissa: i64 = 0;
-        let mut dot = usize::MAX;
-        let mut plain = true;
-        for (i, &b) in s.iter().enumerate() {
-            let d = b.wrapping_sub(b'0');
-            if d < 10 {
-                mantissa = mantissa * 10 + d as i64;
-            } else if b == b'.' && dot == usize::MAX {
-                dot = i;
-            } else {
-                plain = false;
-                break;
-            }
-        }
-        let digits = s.len() - usize::from(dot != usize::MAX);
-        if plain && digits > 0 {
-            let frac = if dot == usize::MAX {
-                0
-            } else {
-                s.len() - 1 - dot
-            };
-            return Some(Decimal::new(mantissa, -(frac as i8)));
-        }
-    }
-    Decimal::parse_bytes(s).ok()
-}
-
-/// Text that may be hex-encoded ASCII (DSMR 5.0.2 §6.12 encodes equipment ids and messages
-/// that way; other meters send plain text). Decoded only when it is even-length hex of
-/// printable ASCII; otherwise returned as sent (line breaks from wrapped values removed).
-pub fn text(group: &[u8]) -> Cow<'_, str> {
-    let g: Cow<'_, [u8]> = if find2(b'\r', b'\n', group).is_some() {
-        Cow::Owned(
-            group
-                .iter()
-                .copied()
-                .filter(|&b| b != b'\r' && b != b'\n')
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(group)
-    };
-    if let Some(decoded) = hex_ascii(&g) {
-        return Cow::Owned(decoded);
-    }
-    match g {
-        Cow::Borrowed(b) => String::from_utf8_lossy(b),
-        Cow::Owned(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
-    }
-}
-
-/// A message text: like [`text`], but hex that decodes to only 0x00/0xFF fill bytes is an empty
-/// message (DSMR notes: messages "may be empty or filled with 0xFF").
-pub fn message(group: &[u8]) -> Cow<'_, str> {
-    let clean = group.iter().all(|b| b.is_ascii_hexdigit());
-    if clean && !group.is_empty() && group.len() % 2 == 0 {
-        let fill = group
-            .chunks_exact(2)
-            .all(|p| p.eq_ignore_ascii_case(b"FF") || p == b"00");
-        if fill {
-            return Cow::Borrowed("");
-        }
-    }
-    text(group)
-}
-
-/// Hex digit values; 0xFF for bytes that are not hex digits.
-const HEX: [u8; 256] = {
-    let mut t = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
-/// Even-length hex of printable ASCII, decoded; `None` otherwise.
-fn hex_ascii(s: &[u8]) -> Option<String> {
-    if s.is_empty() || s.len() % 2 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 2);
-    for pair in s.chunks_exact(2) {
-        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
-        let c = hi << 4 | lo;
-        if (hi | lo) > 15 || !(0x20..=0x7E).contains(&c) {
-            return None;
-        }
-        out.push(c);
-    }
-    // Printable ASCII only: always valid UTF-8.
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -595,7 +377,7 @@ mod tests {
     #[test]
     fn objects_join_continuations() {
         let body = b"0-1:24.3.0(1)(m3)\r\n(00752.852)\r\n0-0:96.13.0(3031\r\n3233)\r\nbad\r\n";
-        let objs: Vec<_> = objects(body).collect();
+        let objs: Vec<_> = objects(body, &mut CodeCache::default()).collect();
         assert_eq!(objs.len(), 3);
         let o = objs[0].unwrap();
         assert_eq!(
@@ -605,6 +387,142 @@ mod tests {
         let o = objs[1].unwrap();
         assert_eq!(text(groups(o.values).next().unwrap()), "0123");
         assert_eq!(objs[2].unwrap_err(), b"bad");
+    }
+
+    /// The byte-string match `RawUnit::parse` replaced.
+    fn unit_bytes(u: &[u8]) -> RawUnit {
+        let lower: Vec<u8> = u.iter().map(u8::to_ascii_lowercase).collect();
+        match &lower[..] {
+            b"" => RawUnit::None,
+            b"wh" => RawUnit::Wh,
+            b"kwh" => RawUnit::KWh,
+            b"mwh" => RawUnit::MWh,
+            b"w" => RawUnit::W,
+            b"kw" => RawUnit::KW,
+            b"mw" => RawUnit::MW,
+            b"varh" => RawUnit::Varh,
+            b"kvarh" => RawUnit::Kvarh,
+            b"var" => RawUnit::Var,
+            b"kvar" => RawUnit::Kvar,
+            b"va" => RawUnit::VA,
+            b"kva" => RawUnit::Kva,
+            b"v" => RawUnit::V,
+            b"a" => RawUnit::A,
+            b"hz" => RawUnit::Hz,
+            b"m3" | b"m\xb3" | b"m\xc2\xb3" => RawUnit::M3,
+            b"dm3" => RawUnit::Dm3,
+            b"gj" => RawUnit::GJ,
+            b"mj" => RawUnit::MJ,
+            b"s" => RawUnit::S,
+            _ => RawUnit::Other,
+        }
+    }
+
+    #[test]
+    fn units_every_spelling() {
+        let units: [&[u8]; 24] = [
+            b"",
+            b"wh",
+            b"kwh",
+            b"mwh",
+            b"w",
+            b"kw",
+            b"mw",
+            b"varh",
+            b"kvarh",
+            b"var",
+            b"kvar",
+            b"va",
+            b"kva",
+            b"v",
+            b"a",
+            b"hz",
+            b"m3",
+            b"m\xb3",
+            b"m\xc2\xb3",
+            b"dm3",
+            b"gj",
+            b"mj",
+            b"s",
+            b"kwhx",
+        ];
+        for u in units {
+            for case in 0..(1u32 << u.len()) {
+                let v: Vec<u8> = u
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| {
+                        if case >> k & 1 == 1 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            *c
+                        }
+                    })
+                    .collect();
+                assert_eq!(RawUnit::parse(&v), unit_bytes(&v), "{v:?}");
+                for (pre, post) in [("", ""), (" ", ""), ("", "\r"), ("\t", " ")] {
+                    let mut g = b"(12.5*".to_vec();
+                    g.extend_from_slice(pre.as_bytes());
+                    g.extend_from_slice(&v);
+                    g.extend_from_slice(post.as_bytes());
+                    g.extend_from_slice(b")(x)\r\n");
+                    let slow = groups(&g).next().and_then(number);
+                    assert_eq!(first_number(&g), slow, "{g:?}");
+                }
+            }
+        }
+    }
+
+    /// The word-at-a-time scans and number parser agree with the byte-at-a-time ones on
+    /// every short string over the characters that matter.
+    #[test]
+    fn word_scans_match_byte_scans() {
+        let alphabet = b"0123456789.*()\r\n kKwWhHvVaArRmMsSgGjJzZdD/!\xb3\xc2\x00\xff";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let mut r = seed;
+            let s: Vec<u8> = (0..len)
+                .map(|_| {
+                    r = r.rotate_left(5) ^ 0x9e37_79b9;
+                    // Mostly digits, so long numbers come up.
+                    if r % 3 == 0 {
+                        alphabet[(r / 3 % alphabet.len() as u64) as usize]
+                    } else {
+                        b'0' + (r / 3 % 10) as u8
+                    }
+                })
+                .collect();
+            assert_eq!(plain_decimal(&s), plain_decimal_bytes(&s), "{s:?}");
+            assert_eq!(
+                RawUnit::parse(&s[..s.len().min(9)]),
+                unit_bytes(&s[..s.len().min(9)])
+            );
+            let mut group = b"(1*".to_vec();
+            group.extend_from_slice(&s);
+            let slow = {
+                let mut g = groups(&group);
+                let n = g.next().and_then(number);
+                n.filter(|_| !g.malformed())
+            };
+            if let Some(fast) = first_number(&group) {
+                assert_eq!(Some(fast), slow, "{group:?}");
+            }
+            for (a, b) in [(b')', b')'), (b'\n', b'\r'), (b'(', b')')] {
+                let slow = s.iter().position(|&c| c == a || c == b);
+                assert_eq!(find2(a, b, &s), slow, "{s:?}");
+            }
+            if let Some((d, _)) = plain_decimal(&s) {
+                let end = s.iter().position(|c| !c.is_ascii_digit() && *c != b'.');
+                let num = &s[..end.unwrap_or(s.len())];
+                if let Ok(p) = Decimal::parse_bytes(num) {
+                    assert_eq!(d, p, "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]

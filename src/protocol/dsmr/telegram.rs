@@ -3,6 +3,7 @@
 use super::crc::{crc16_arc, crc16_arc_crlf, has_bare_lf};
 use super::framer::{End, Frame, Framer};
 use super::mapping::Builder;
+use super::parser::CodeCache;
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram};
 use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
@@ -19,8 +20,9 @@ pub fn parse_telegram(
     f.push(bytes);
     f.finish();
     let mut last = None;
+    let mut codes = CodeCache::default();
     for frame in f.out {
-        match decode_frame(frame, opts, now) {
+        match decode_frame(frame, opts, now, &mut codes) {
             Ok(t) => return Ok(t),
             Err(r) => last = Some(r),
         }
@@ -34,13 +36,23 @@ pub fn parse_unchecked(bytes: &[u8], opts: &DecoderOptions, now: Timestamp) -> T
     let start = memchr::memchr(b'/', bytes).unwrap_or(0);
     let t = &bytes[start..];
     let end = memchr::memrchr(b'!', t).unwrap_or(t.len());
-    build(t.to_vec(), end, CrcStatus::Absent, false, opts, now)
+    let mut codes = CodeCache::default();
+    build(
+        t.to_vec(),
+        end,
+        CrcStatus::Absent,
+        false,
+        opts,
+        now,
+        &mut codes,
+    )
 }
 
 pub(crate) fn decode_frame(
     frame: Frame,
     opts: &DecoderOptions,
     now: Timestamp,
+    codes: &mut CodeCache,
 ) -> Result<Telegram, Rejection> {
     match frame {
         Frame::Plain { bytes, bang, end } => {
@@ -49,7 +61,7 @@ pub(crate) fn decode_frame(
                 End::Unterminated => CrcStatus::Unterminated,
                 End::Crc(given) => check_crc(&bytes[..=bang], given)?,
             };
-            Ok(build(bytes, bang, crc, false, opts, now))
+            Ok(build(bytes, bang, crc, false, opts, now, codes))
         }
         Frame::Encrypted(bytes) => {
             let n = bytes.len();
@@ -75,7 +87,7 @@ pub(crate) fn decode_frame(
                         End::NoCrc => CrcStatus::Absent,
                         End::Unterminated => CrcStatus::Unterminated,
                     };
-                    let mut t = build(bytes, bang, crc, true, opts, now);
+                    let mut t = build(bytes, bang, crc, true, opts, now, codes);
                     if let CrcStatus::Authenticated { expected, given } = crc {
                         t.warnings.push(format!(
                             "inner CRC mismatch (computed {expected:04X}, telegram says {given:04X}); accepted because the frame's GCM tag verified"
@@ -112,10 +124,12 @@ fn build(
     encrypted: bool,
     opts: &DecoderOptions,
     now: Timestamp,
+    codes: &mut CodeCache,
 ) -> Telegram {
-    let mut b = Builder::new();
     let (header, body) = parser::split_header(&raw[..bang.min(raw.len())]);
-    for o in parser::objects(body) {
+    // Lines are 20 to 30 bytes: room for every value without growing, and not much more.
+    let mut b = Builder::new(body.len() / 24);
+    for o in parser::objects(body, codes) {
         match o {
             Ok(o) => b.object(&o),
             Err(line) => {
@@ -163,13 +177,14 @@ fn build(
     mbus::readings(&mut b, &r.meter, time, &mut readings, &mut channels);
     readings.insert(0, r);
     channels.insert(0, None);
+    let warnings = b.warnings;
     Telegram {
         raw,
         crc,
         encrypted,
         readings,
         channels,
-        warnings: b.warnings,
+        warnings,
     }
 }
 
@@ -177,8 +192,9 @@ fn build(
 /// `e-MUCS 1.7` from `0-0:96.1.4(50217)` (digits 4 and 5: major, minor; corpus ndokter 07 is
 /// an e-MUCS 1.7.1 telegram, athombv 17 with `50221` an e-MUCS 2.1.1 one); `DSMR 2.2` for a
 /// telegram without version line and without CRC (DSMR 2.2/3.0 have neither).
-fn protocol(b: &Builder, crc: CrcStatus) -> String {
-    if let Some(v) = &b.emucs_version {
+fn protocol(b: &Builder<'_>, crc: CrcStatus) -> String {
+    if let Some(v) = b.emucs_version {
+        let v = parser::text(v);
         let d = v.as_bytes();
         return match d {
             [b'5', b'0', b'2', major, minor]
@@ -189,12 +205,13 @@ fn protocol(b: &Builder, crc: CrcStatus) -> String {
             _ => format!("e-MUCS (version {v})"),
         };
     }
-    if let Some(v) = &b.dsmr_version {
-        return match v.as_bytes() {
+    if let Some(v) = b.dsmr_version {
+        // The lossy text is two ASCII digits exactly when the bytes are.
+        return match v {
             [major, minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
                 version("DSMR ", *major, *minor)
             }
-            _ => format!("DSMR (version {v})"),
+            _ => format!("DSMR (version {})", String::from_utf8_lossy(v)),
         };
     }
     match crc {

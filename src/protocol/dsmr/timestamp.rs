@@ -6,22 +6,39 @@
 //! time rule (Directive 2000/84/EC: last Sunday of March 01:00 UTC to last Sunday of October
 //! 01:00 UTC), which needs no time-zone database.
 
+use super::scan::{first_non_digit, load8};
 use crate::time::Timestamp;
 
 /// Why a P1 timestamp was not used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeError {
-    #[error("not a YYMMDDhhmmss[S|W] timestamp")]
     Format,
-    #[error("impossible date or time")]
     Impossible,
     /// A device that has no clock value sends a fixed marker instead: all zeros,
     /// `632525252525S` (Luxembourg spec example, unconnected M-Bus channel), `700101010000W`
     /// (Unix epoch in CET: corpus `ndokter_dsmr_parser/05_iskra_am550…` channel 1) and
     /// `000101000000W` (2000-01-01: esphome test "can parse a 0 value without a unit").
-    #[error("placeholder time (the device has no valid clock)")]
     Placeholder,
 }
+
+impl TimeError {
+    /// The message (the `Display` text), without formatting (warnings are built by hand).
+    pub fn message(&self) -> &'static str {
+        match self {
+            TimeError::Format => "not a YYMMDDhhmmss[S|W] timestamp",
+            TimeError::Impossible => "impossible date or time",
+            TimeError::Placeholder => "placeholder time (the device has no valid clock)",
+        }
+    }
+}
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for TimeError {}
 
 /// CEST, the `S` suffix.
 const SUMMER: i16 = 120;
@@ -31,26 +48,25 @@ const WINTER: i16 = 60;
 /// Parse `YYMMDDhhmmss` with an optional `S`/`W` suffix (either case).
 pub fn parse(s: &[u8]) -> Result<Timestamp, TimeError> {
     let (digits, suffix) = s.split_first_chunk::<12>().ok_or(TimeError::Format)?;
-    let mut n = [0u8; 12];
-    let mut bad = false;
-    let mut any = 0u8;
-    for (v, &c) in n.iter_mut().zip(digits) {
-        *v = c.wrapping_sub(b'0');
-        bad |= *v > 9;
-        any |= *v;
-    }
-    if bad {
+    // Two words: digits 0-7, and 8-11 padded with '0's.
+    let lo = load8(digits, 0);
+    let hi = load8(digits, 8) | 0x3030_3030 << 32;
+    if first_non_digit(lo) < 8 || first_non_digit(hi) < 8 {
         return Err(TimeError::Format);
     }
-    let two = |i: usize| n[i] * 10 + n[i + 1];
-    let (yy, mo, d, h, mi, se) = (two(0), two(2), two(4), two(6), two(8), two(10));
+    // Each byte pair (tens, units) to its value, in the even bytes.
+    let pairs = |w: u64| (w & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(10 << 8 | 1) >> 8;
+    let (p, q) = (pairs(lo), pairs(hi));
+    let at = |w: u64, k: u32| (w >> (16 * k)) as u8;
+    let (yy, mo, d, h, mi, se) = (at(p, 0), at(p, 1), at(p, 2), at(p, 3), at(q, 0), at(q, 1));
+    let all_zero = (lo | (hi & 0xFFFF_FFFF)) & 0x0F0F_0F0F_0F0F_0F0F == 0;
     let offset = match suffix {
         [] => None,
         [b'S' | b's'] => Some(SUMMER),
         [b'W' | b'w'] => Some(WINTER),
         _ => return Err(TimeError::Format),
     };
-    if any == 0 {
+    if all_zero {
         return Err(TimeError::Placeholder);
     }
     let year = 2000 + yy as u16;
