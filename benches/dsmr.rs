@@ -8,6 +8,12 @@
 //!   re-computes it; otherwise the decoder would stop at the CRC check.
 //! - `luxembourg_encrypted`: the same telegram in its AES-128-GCM frame (decrypt + all of the
 //!   above).
+//! - `dsmr5_isk_stream_566`: the real capture `nielsbasjes_dsmr_tools/streams/
+//!   ttyUSB0-raw.full_stream.bin` (566 consecutive telegrams of an Iskra AM550, 27 lines, 778
+//!   bytes each), one telegram per iteration in order, cycling. The decoder remembers what the
+//!   telegram before had (`protocol::dsmr` memo); here about 6 of the 32 objects change from
+//!   one telegram to the next, as on a real meter, while the single-telegram benches above
+//!   repeat the same telegram (only the clock, M-Bus value and CRC are read anew there).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use meter2mqtt::protocol::dsmr::{crc16_arc, DecoderOptions, Keys, P1Decoder, P1Event};
@@ -79,6 +85,23 @@ fn bench(c: &mut Criterion) {
     assert_eq!(decode_one(&mut de, &enc, now), 5);
     g.bench_function("luxembourg_encrypted", |b| {
         b.iter(|| decode_one(&mut de, &enc, now))
+    });
+
+    let stream = fixture("nielsbasjes_dsmr_tools/streams/ttyUSB0-raw.full_stream.bin");
+    let mut starts: Vec<usize> = (0..stream.len()).filter(|&i| stream[i] == b'/').collect();
+    starts.push(stream.len());
+    let telegrams: Vec<&[u8]> = starts.windows(2).map(|w| &stream[w[0]..w[1]]).collect();
+    assert_eq!(telegrams.len(), 566);
+    let mut ds = P1Decoder::new(DecoderOptions::default());
+    for t in &telegrams {
+        assert_eq!(decode_one(&mut ds, t, now), 1);
+    }
+    let mut i = 0;
+    g.bench_function("dsmr5_isk_stream_566", |b| {
+        b.iter(|| {
+            i = (i + 1) % telegrams.len();
+            decode_one(&mut ds, telegrams[i], now)
+        })
     });
     g.finish();
 }

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::decimal::Decimal;
 use crate::time::Timestamp;
@@ -296,7 +297,9 @@ pub struct RawField {
 /// Everything one meter reported at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reading {
-    pub meter: MeterInfo,
+    /// Shared: a meter's identity is the same in every reading, so a decoder hands out the
+    /// same `MeterInfo` again instead of building its strings anew per telegram.
+    pub meter: Arc<MeterInfo>,
     /// The meter's own timestamp (the sub-meter's own for M-Bus values), or the receive time
     /// for meters that send none.
     pub time: Timestamp,
@@ -305,9 +308,9 @@ pub struct Reading {
 }
 
 impl Reading {
-    pub fn new(meter: MeterInfo, time: Timestamp) -> Self {
+    pub fn new(meter: impl Into<Arc<MeterInfo>>, time: Timestamp) -> Self {
         Reading {
-            meter,
+            meter: meter.into(),
             time,
             values: Vec::new(),
             raw: Vec::new(),

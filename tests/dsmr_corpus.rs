@@ -413,7 +413,7 @@ fn ndokter_dsmr_parser() {
                     c.eq("serial", c.e().meter.serial.clone(), v.as_str().map(unhex))
                 }
                 ("EQUIPMENT_IDENTIFIER_GAS", "value") => {
-                    let g = c.channel(1).map(|r| r.meter.serial);
+                    let g = c.channel(1).map(|r| r.meter.serial.clone());
                     c.eq("gas serial", g, Some(v.as_str().map(unhex)))
                 }
                 // No `0-0:96.1.1` (Iskra IE): our serial then comes from `0-0:96.1.0`.

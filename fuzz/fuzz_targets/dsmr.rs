@@ -1,5 +1,7 @@
 //! Framer + decryption + parser on arbitrary bytes: must never panic, never buffer more than
-//! `MAX_TELEGRAM`, and give the same events however the input is chunked.
+//! `MAX_TELEGRAM`, give the same events however the input is chunked, and the same events
+//! again from a decoder that has already seen the input (what the decoder remembers between
+//! telegrams must never change its output).
 //!
 //! Run: `cargo +nightly fuzz run dsmr -- -max_total_time=600` (from the repository root).
 #![no_main]
@@ -11,8 +13,12 @@ use meter2mqtt::protocol::dsmr::{
 use meter2mqtt::time::Timestamp;
 
 fn events(opts: &DecoderOptions, data: &[u8], chunk: usize) -> Vec<P1Event> {
-    let now = Timestamp::from_unix_seconds(1_700_000_000);
     let mut d = P1Decoder::new(opts.clone());
+    events_in(&mut d, data, chunk)
+}
+
+fn events_in(d: &mut P1Decoder, data: &[u8], chunk: usize) -> Vec<P1Event> {
+    let now = Timestamp::from_unix_seconds(1_700_000_000);
     let mut out = Vec::new();
     for c in data.chunks(chunk.max(1)) {
         d.push(c);
@@ -42,9 +48,12 @@ fuzz_target!(|data: &[u8]| {
         .ok(),
         ..DecoderOptions::default()
     };
-    let whole = events(&opts, data, data.len());
+    let mut d = P1Decoder::new(opts.clone());
+    let whole = events_in(&mut d, data, data.len());
     let chunked = events(&opts, data, chunk);
     assert_eq!(whole, chunked);
+    let again = events_in(&mut d, data, data.len());
+    assert_eq!(whole, again);
     let now = Timestamp::from_unix_seconds(0);
     let _ = parse_telegram(data, &opts, now);
     let t = parse_unchecked(data, &opts, now);

@@ -52,7 +52,7 @@ pub struct PublishSettings {
 const MIN_OFFLINE_AFTER: Duration = Duration::from_secs(5);
 
 struct MeterState {
-    info: MeterInfo,
+    info: std::sync::Arc<MeterInfo>,
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
     discovered: BTreeSet<String>,

@@ -2,6 +2,7 @@
 //! [`super::mbus`].
 
 use super::mbus::Channels;
+use super::memo::IdObjects;
 use super::obis::Obis;
 use super::parser::{self, Groups, Object};
 use super::quantities as dq;
@@ -17,6 +18,60 @@ pub const MAX_WARNINGS: usize = 32;
 const MAX_RAW: usize = 64;
 const MAX_RAW_LEN: usize = 256;
 
+/// What mapping one object did, for [`super::memo::Memo`]: an object with one of these effects
+/// can be replayed from memory when the same text comes again; `Other` ones are read every time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Added values (and fed the computed totals), nothing else.
+    ValuesOnly,
+    /// Added an id object to [`Builder::ids`]; its group is this part of the object's text.
+    Id {
+        slot: u8,
+        at: Span,
+    },
+    /// Set [`Builder::dsmr_version`] / [`Builder::emucs_version`].
+    DsmrVersion(Span),
+    EmucsVersion(Span),
+    /// Set an M-Bus channel's device type, or added an id object to it.
+    MbusType {
+        channel: u8,
+        device_type: u8,
+    },
+    MbusId {
+        channel: u8,
+        at: Span,
+    },
+    Other,
+}
+
+/// A part of an object's text, by position (so it can be taken from the next telegram's
+/// identical text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u16,
+    len: u16,
+}
+
+impl Span {
+    /// Where `part` lies in `text`, if it does.
+    pub fn of(text: &[u8], part: &[u8]) -> Option<Span> {
+        let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let end = start.checked_add(part.len())?;
+        if end > text.len() {
+            return None;
+        }
+        Some(Span {
+            start: u16::try_from(start).ok()?,
+            len: u16::try_from(part.len()).ok()?,
+        })
+    }
+
+    pub fn get(self, text: &[u8]) -> &[u8] {
+        let start = self.start as usize;
+        text.get(start..start + self.len as usize).unwrap_or(&[])
+    }
+}
+
 /// Everything collected from one telegram before the readings are built.
 pub struct Builder<'a> {
     pub time: Option<Timestamp>,
@@ -24,12 +79,14 @@ pub struct Builder<'a> {
     pub raw: Vec<RawField>,
     pub warnings: Vec<String>,
     /// `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of preference.
-    pub ids: [Option<String>; 4],
+    pub ids: IdObjects<'a, 4>,
     /// `1-3:0.2.8` (DSMR version) and `0-0:96.1.4` (e-MUCS version) as sent (the first group;
     /// read when the telegram is done).
     pub dsmr_version: Option<&'a [u8]>,
     pub emucs_version: Option<&'a [u8]>,
-    pub channels: Channels,
+    pub channels: Channels<'a>,
+    /// Warnings asked for, including those past [`MAX_WARNINGS`].
+    warned: usize,
     /// Which of 1.8.0, 1.8.1..4, 2.8.0, 2.8.1..4 were seen (for the computed totals).
     pub import: [Option<Decimal>; 5],
     pub export: [Option<Decimal>; 5],
@@ -43,16 +100,18 @@ impl<'a> Builder<'a> {
             values: Vec::with_capacity(lines + 8),
             raw: Vec::new(),
             warnings: Vec::new(),
-            ids: [None, None, None, None],
+            ids: IdObjects::default(),
             dsmr_version: None,
             emucs_version: None,
             channels: Channels::default(),
+            warned: 0,
             import: [None; 5],
             export: [None; 5],
         }
     }
 
     pub fn warn(&mut self, w: impl FnOnce() -> String) {
+        self.warned += 1;
         if self.warnings.len() < MAX_WARNINGS {
             self.warnings.push(w());
         }
@@ -62,8 +121,44 @@ impl<'a> Builder<'a> {
         self.values.push(Measurement { quantity, value });
     }
 
+    /// Do again what mapping an object with this `text` did last time (see [`super::memo`]).
+    #[inline]
+    pub fn replay(&mut self, text: &'a [u8], obis: Obis, effect: Effect, values: &[Measurement]) {
+        match effect {
+            Effect::ValuesOnly => self.replay_values(obis, values),
+            Effect::Id { slot, at } => self.ids.add(slot, at.get(text)),
+            Effect::DsmrVersion(at) => self.dsmr_version = Some(at.get(text)),
+            Effect::EmucsVersion(at) => self.emucs_version = Some(at.get(text)),
+            Effect::MbusType {
+                channel,
+                device_type,
+            } => super::mbus::set_device_type(self, channel, device_type),
+            Effect::MbusId { channel, at } => super::mbus::add_id(self, channel, at.get(text)),
+            Effect::Other => {}
+        }
+    }
+
+    #[inline]
+    fn replay_values(&mut self, obis: Obis, values: &[Measurement]) {
+        // The only state besides the values: energy registers feed the computed totals
+        // (`number` tracks the one value it pushes; other objects' codes are never tracked).
+        if let Some(Measurement {
+            value: Value::Number(v),
+            ..
+        }) = values.first()
+        {
+            self.track_energy(obis, *v);
+        }
+        // One or two values: a plain loop beats `extend_from_slice`'s general machinery.
+        for m in values {
+            self.values.push(m.clone());
+        }
+    }
+
     /// Keep an object we do not map, as sent.
     pub fn keep_raw(&mut self, o: &Object<'_>) {
+        // Never replayed: counts as a warning for the memo.
+        self.warned += 1;
         if self.raw.len() >= MAX_RAW {
             return;
         }
@@ -158,33 +253,46 @@ impl<'a> Builder<'a> {
     }
 
     /// Map one object of the telegram.
-    pub fn object(&mut self, o: &Object<'a>) {
+    pub fn object(&mut self, o: &Object<'a>) -> Effect {
         let Obis { a, b, c, d, e } = o.obis;
-        match (a, b) {
+        let warned = self.warned;
+        let effect = match (a, b) {
             // B is the measurement channel (IEC 62056-61 §5.3); Sagemcom XT211 numbers its
             // registers `1-1:…` (corpus athombv 22), everyone else `1-0:…`.
-            (1, 0 | 1) => self.electricity(o, c, d, e),
+            (1, 0 | 1) => {
+                self.electricity(o, c, d, e);
+                Effect::ValuesOnly
+            }
             (0, 0) => self.abstract_object(o, c, d, e),
             (1, 3) if (c, d, e) == (0, 2, 8) => {
                 // DSMR 5.0.2 §6.12: `1-3:0.2.8` version information for P1 output.
                 let v = parser::groups(o.values).next().unwrap_or(&[]);
                 self.dsmr_version = Some(v);
+                Span::of(o.text, v).map_or(Effect::Other, Effect::DsmrVersion)
             }
             (0, 1..=u8::MAX) => {
                 let channel = b;
-                super::mbus::object(self, o, channel);
+                super::mbus::object(self, o, channel)
             }
-            _ => self.keep_raw(o),
+            _ => {
+                self.keep_raw(o);
+                Effect::Other
+            }
+        };
+        if self.warned != warned {
+            return Effect::Other;
         }
+        effect
     }
 
     /// `0-0:…` objects: identity, clock, tariff, messages, events (DSMR 5.0.2 §6.12).
-    fn abstract_object(&mut self, o: &Object<'a>, c: u8, d: u8, e: u8) {
+    fn abstract_object(&mut self, o: &Object<'a>, c: u8, d: u8, e: u8) -> Effect {
         let first = || parser::groups(o.values).next().unwrap_or(&[]);
         match (c, d, e) {
             (1, 0, 0) => {
                 let g = first();
                 self.time = self.time(g, "meter");
+                return Effect::Other;
             }
             (96, 1, 1) | (96, 1, 0) | (96, 1, 255) | (42, 0, 0) => {
                 let slot = match (c, d, e) {
@@ -193,12 +301,16 @@ impl<'a> Builder<'a> {
                     (96, 1, 255) => 2,
                     _ => 3,
                 };
-                if let Some(id) = parser::id(first()) {
-                    self.ids[slot] = Some(id);
-                }
+                let g = first();
+                self.ids.add(slot, g);
+                return Span::of(o.text, g).map_or(Effect::Other, |at| Effect::Id { slot, at });
             }
             // e-MUCS P1 §…: version information `50217`.
-            (96, 1, 4) => self.emucs_version = Some(first()),
+            (96, 1, 4) => {
+                let g = first();
+                self.emucs_version = Some(g);
+                return Span::of(o.text, g).map_or(Effect::Other, Effect::EmucsVersion);
+            }
             (96, 14, 0) => self.number(o, q::TARIFF, Kind::Plain),
             (96, 13, 0) => self.text(o, dq::MESSAGE, true),
             (96, 13, 1) => self.text(o, dq::MESSAGE_CODE, true),
@@ -213,6 +325,7 @@ impl<'a> Builder<'a> {
             (98, 1, 0) => super::mbus::peaks(self, o),
             _ => self.keep_raw(o),
         }
+        Effect::ValuesOnly
     }
 
     /// `0-0:17.0.0`: the unit decides the quantity (kW NL/BE, A DSMR 3.0, kVA Luxembourg).

@@ -4,7 +4,10 @@
 //! "device type"), never from its number: Belgian meters put water on channel 2, others gas on
 //! channel 2 (corpus dsmrreader 17), a Warmtelink heat meter on channel 1 (ndokter 06).
 
-use super::mapping::Builder;
+use std::sync::Arc;
+
+use super::mapping::{Builder, Effect, Span};
+use super::memo::{self, IdObjects, Memo};
 use super::parser::{self, Object, RawUnit};
 use super::quantities as dq;
 use super::units::{self, Kind};
@@ -37,10 +40,10 @@ struct Pending {
 
 /// One channel's objects.
 #[derive(Debug, Default)]
-pub struct Channel {
+pub struct Channel<'a> {
     pub n: u8,
     pub device_type: Option<u8>,
-    pub id: Option<String>,
+    pub ids: IdObjects<'a, 2>,
     pub time: Option<Timestamp>,
     /// At most two values per channel (`24.2.1` and `24.2.3`, or a repeat); more are ignored.
     values: [Option<Pending>; 2],
@@ -52,18 +55,18 @@ pub struct Channel {
 /// The channels of one telegram, in order of appearance (no allocation: at most
 /// [`MAX_CHANNELS`]).
 #[derive(Debug, Default)]
-pub struct Channels {
-    slots: [Option<Channel>; MAX_CHANNELS],
+pub struct Channels<'a> {
+    slots: [Option<Channel<'a>>; MAX_CHANNELS],
     len: usize,
 }
 
-impl Channels {
+impl<'a> Channels<'a> {
     /// Channels seen so far.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    fn get(&mut self, n: u8) -> Option<&mut Channel> {
+    fn get(&mut self, n: u8) -> Option<&mut Channel<'a>> {
         let seen = &self.slots[..self.len];
         let i = match seen
             .iter()
@@ -100,7 +103,7 @@ pub fn kind(device_type: Option<u8>) -> MeterKind {
 }
 
 /// Map a `0-n:…` object.
-pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
+pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
     let (c, d, e) = (o.obis.c, o.obis.d, o.obis.e);
     let mut g = parser::groups(o.values);
     let first = g.clone().next().unwrap_or(&[]);
@@ -108,25 +111,35 @@ pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
     let mut pending = None;
     match (c, d, e) {
         // An empty `()` means "no device" (corpus wassasin 03).
-        (24, 1, 0) if first.is_empty() => return,
+        (24, 1, 0) if first.is_empty() => return Effect::ValuesOnly,
         (24, 1, 0) => {
             let t = parser::number(first).and_then(|(d, _)| u8::try_from(d.mantissa()).ok());
-            match t {
-                Some(t) => with(b, n, |ch| ch.device_type = Some(t)),
-                None => b.bad_value(o),
-            }
-            return;
+            return match t {
+                Some(t) => {
+                    set_device_type(b, n, t);
+                    Effect::MbusType {
+                        channel: n,
+                        device_type: t,
+                    }
+                }
+                None => {
+                    b.bad_value(o);
+                    Effect::Other
+                }
+            };
         }
         (96, 1, 0) | (96, 1, 1) => {
-            if let Some(id) = parser::id(first) {
-                with(b, n, |ch| ch.id = Some(id));
-            }
-            return;
+            add_id(b, n, first);
+            return Span::of(o.text, first)
+                .map_or(Effect::Other, |at| Effect::MbusId { channel: n, at });
         }
         // `0-n:24.2.1(time)(value*unit)`; e-MUCS `0-n:24.2.3` for uncorrected gas.
         (24, 2, 1) | (24, 2, 3) => {
             let (Some(t), Some(v)) = (g.next(), g.next()) else {
-                return b.bad_value(o);
+                {
+                    b.bad_value(o);
+                    return Effect::Other;
+                }
             };
             time = Some(t);
             pending = parser::number(v).map(|(value, unit)| Pending {
@@ -154,7 +167,10 @@ pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
         }
         (24, 4, 0) | (96, 3, 10) => {
             let Some((v, _)) = parser::number(first) else {
-                return b.bad_value(o);
+                {
+                    b.bad_value(o);
+                    return Effect::Other;
+                }
             };
             with(b, n, |ch| {
                 if c == 24 {
@@ -163,7 +179,7 @@ pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
                     ch.breaker = Some(v)
                 }
             });
-            return;
+            return Effect::Other;
         }
         _ => {
             let raw = RawField {
@@ -175,11 +191,14 @@ pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
                     ch.raw.push(raw)
                 }
             });
-            return;
+            return Effect::Other;
         }
     }
     let Some(p) = pending else {
-        return b.bad_value(o);
+        {
+            b.bad_value(o);
+            return Effect::Other;
+        }
     };
     let t = time.and_then(|t| b.time(t, MBUS_TIME[(n as usize).min(MBUS_TIME.len() - 1)]));
     with(b, n, |ch| {
@@ -190,9 +209,20 @@ pub fn object(b: &mut Builder<'_>, o: &Object<'_>, n: u8) {
             ch.time = t;
         }
     });
+    Effect::Other
 }
 
-fn with(b: &mut Builder<'_>, n: u8, f: impl FnOnce(&mut Channel)) {
+/// `0-n:24.1.0`: the channel's device type.
+pub fn set_device_type(b: &mut Builder<'_>, n: u8, t: u8) {
+    with(b, n, |ch| ch.device_type = Some(t));
+}
+
+/// `0-n:96.1.0`: an id object of the channel's meter.
+pub fn add_id<'a>(b: &mut Builder<'a>, n: u8, group: &'a [u8]) {
+    with(b, n, |ch| ch.ids.add(0, group));
+}
+
+fn with<'a>(b: &mut Builder<'a>, n: u8, f: impl FnOnce(&mut Channel<'a>)) {
     match b.channels.get(n) {
         Some(ch) => f(ch),
         None => b.warn(|| format!("ignored M-Bus channel {n}: too many channels")),
@@ -217,10 +247,44 @@ fn quantity(kind: MeterKind, p: &Pending) -> Option<(Quantity, Kind)> {
     })
 }
 
+/// The identity of the sub-meter on `ch`: its own id when it sends one, else one made from the
+/// parent's.
+fn sub_meter_info(ch: &Channel<'_>, kind: MeterKind, parent: &MeterInfo) -> MeterInfo {
+    let [serial, ..] = ch.ids.resolve();
+    let id = match &serial {
+        Some(id) => sanitize_id(id),
+        None => {
+            // `format!("{}_mbus{}", parent.id, ch.n)` without the formatting machinery.
+            let mut id = String::with_capacity(parent.id.len() + 8);
+            id.push_str(&parent.id);
+            id.push_str("_mbus");
+            let n = ch.n;
+            if n >= 100 {
+                id.push((b'0' + n / 100) as char);
+            }
+            if n >= 10 {
+                id.push((b'0' + n / 10 % 10) as char);
+            }
+            id.push((b'0' + n % 10) as char);
+            id
+        }
+    };
+    MeterInfo {
+        id,
+        kind,
+        manufacturer: None,
+        model: None,
+        serial,
+        protocol: parent.protocol.clone(),
+        parent: Some(parent.id.clone()),
+    }
+}
+
 /// Build one reading per channel that has values, in channel order.
 pub fn readings(
     b: &mut Builder<'_>,
-    parent: &MeterInfo,
+    memo: &mut Memo,
+    parent: &Arc<MeterInfo>,
     fallback_time: Timestamp,
     out: &mut Vec<Reading>,
     out_channels: &mut Vec<Option<u8>>,
@@ -235,33 +299,15 @@ pub fn readings(
             continue;
         }
         let kind = kind(ch.device_type);
-        let id = match &ch.id {
-            Some(id) => sanitize_id(id),
-            None => {
-                // `format!("{}_mbus{}", parent.id, ch.n)` without the formatting machinery.
-                let mut id = String::with_capacity(parent.id.len() + 8);
-                id.push_str(&parent.id);
-                id.push_str("_mbus");
-                let n = ch.n;
-                if n >= 100 {
-                    id.push((b'0' + n / 100) as char);
-                }
-                if n >= 10 {
-                    id.push((b'0' + n / 10 % 10) as char);
-                }
-                id.push((b'0' + n % 10) as char);
-                id
-            }
-        };
-        let info = MeterInfo {
-            id,
-            kind,
-            manufacturer: None,
-            model: None,
-            serial: ch.id,
-            protocol: parent.protocol.clone(),
-            parent: Some(parent.id.clone()),
-        };
+        let info = memo.sub(
+            parent,
+            |key| {
+                key.push(ch.n);
+                memo::opt_part(key, ch.device_type.as_ref().map(std::slice::from_ref));
+                ch.ids.key(key)
+            },
+            || sub_meter_info(&ch, kind, parent),
+        );
         let mut r = Reading::new(info, ch.time.unwrap_or(fallback_time));
         r.values.reserve_exact(3);
         for p in ch.values.iter().flatten() {

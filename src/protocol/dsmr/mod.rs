@@ -42,6 +42,7 @@ mod framer;
 mod manufacturer;
 mod mapping;
 mod mbus;
+mod memo;
 mod obis;
 mod parser;
 pub mod quantities;
@@ -197,8 +198,8 @@ pub struct P1Decoder {
     input: Vec<u8>,
     pos: usize,
     finishing: bool,
-    /// The codes of the telegrams so far (a meter sends the same ones every time).
-    codes: parser::CodeCache,
+    /// What the telegrams so far had (a meter repeats most of every telegram).
+    memo: memo::Memo,
 }
 
 impl P1Decoder {
@@ -211,7 +212,7 @@ impl P1Decoder {
             input: Vec::new(),
             pos: 0,
             finishing: false,
-            codes: parser::CodeCache::default(),
+            memo: memo::Memo::default(),
         }
     }
 
@@ -291,7 +292,7 @@ impl P1Decoder {
             }
         };
         self.sync_stats();
-        let event = match telegram::decode_frame(frame, &self.opts, now, &mut self.codes) {
+        let event = match telegram::decode_frame(frame, &self.opts, now, &mut self.memo) {
             Ok(t) => {
                 self.stats.telegrams += 1;
                 P1Event::Telegram(t)

@@ -3,10 +3,11 @@
 use super::crc::{crc16_arc, crc16_arc_crlf, has_bare_lf};
 use super::framer::{End, Frame, Framer};
 use super::mapping::Builder;
-use super::parser::CodeCache;
+use super::memo::{self, Memo};
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram};
 use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
+
 use crate::time::Timestamp;
 
 /// Decode one complete telegram (or encrypted frame): CRC checked, like the streaming decoder.
@@ -20,9 +21,9 @@ pub fn parse_telegram(
     f.push(bytes);
     f.finish();
     let mut last = None;
-    let mut codes = CodeCache::default();
+    let mut memo = Memo::default();
     for frame in f.out {
-        match decode_frame(frame, opts, now, &mut codes) {
+        match decode_frame(frame, opts, now, &mut memo) {
             Ok(t) => return Ok(t),
             Err(r) => last = Some(r),
         }
@@ -36,7 +37,7 @@ pub fn parse_unchecked(bytes: &[u8], opts: &DecoderOptions, now: Timestamp) -> T
     let start = memchr::memchr(b'/', bytes).unwrap_or(0);
     let t = &bytes[start..];
     let end = memchr::memrchr(b'!', t).unwrap_or(t.len());
-    let mut codes = CodeCache::default();
+    let mut memo = Memo::default();
     build(
         t.to_vec(),
         end,
@@ -44,7 +45,7 @@ pub fn parse_unchecked(bytes: &[u8], opts: &DecoderOptions, now: Timestamp) -> T
         false,
         opts,
         now,
-        &mut codes,
+        &mut memo,
     )
 }
 
@@ -52,7 +53,7 @@ pub(crate) fn decode_frame(
     frame: Frame,
     opts: &DecoderOptions,
     now: Timestamp,
-    codes: &mut CodeCache,
+    memo: &mut Memo,
 ) -> Result<Telegram, Rejection> {
     match frame {
         Frame::Plain { bytes, bang, end } => {
@@ -61,7 +62,7 @@ pub(crate) fn decode_frame(
                 End::Unterminated => CrcStatus::Unterminated,
                 End::Crc(given) => check_crc(&bytes[..=bang], given)?,
             };
-            Ok(build(bytes, bang, crc, false, opts, now, codes))
+            Ok(build(bytes, bang, crc, false, opts, now, memo))
         }
         Frame::Encrypted(bytes) => {
             let n = bytes.len();
@@ -87,7 +88,7 @@ pub(crate) fn decode_frame(
                         End::NoCrc => CrcStatus::Absent,
                         End::Unterminated => CrcStatus::Unterminated,
                     };
-                    let mut t = build(bytes, bang, crc, true, opts, now, codes);
+                    let mut t = build(bytes, bang, crc, true, opts, now, memo);
                     if let CrcStatus::Authenticated { expected, given } = crc {
                         t.warnings.push(format!(
                             "inner CRC mismatch (computed {expected:04X}, telegram says {given:04X}); accepted because the frame's GCM tag verified"
@@ -124,47 +125,45 @@ fn build(
     encrypted: bool,
     opts: &DecoderOptions,
     now: Timestamp,
-    codes: &mut CodeCache,
+    memo: &mut Memo,
 ) -> Telegram {
     let (header, body) = parser::split_header(&raw[..bang.min(raw.len())]);
     // Lines are 20 to 30 bytes: room for every value without growing, and not much more.
     let mut b = Builder::new(body.len() / 24);
-    for o in parser::objects(body, codes) {
-        match o {
-            Ok(o) => b.object(&o),
-            Err(line) => {
+    let mut objects = parser::objects(body, &mut memo.codes);
+    for k in 0.. {
+        // A line as remembered from the telegram before: its values, without reading it.
+        let rest = objects.rest();
+        if let Some((n, obis, effect, values)) = memo.lines.hit(rest, k) {
+            objects.pass(n);
+            b.replay(&rest[..n], obis, effect, values);
+            continue;
+        }
+        match objects.next() {
+            Some(Ok(o)) => memo.lines.object(&mut b, &o, k),
+            Some(Err(line)) => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
                 b.warn(|| format!("skipped line that is not an OBIS object: {shown:?}"));
             }
+            None => break,
         }
     }
     b.computed_totals();
 
-    let serial = b.ids.iter_mut().find_map(Option::take);
-    let id = sanitize_id(serial.as_deref().unwrap_or(&opts.fallback_meter_id));
-    let mut info = MeterInfo {
-        id,
-        kind: MeterKind::Electricity,
-        manufacturer: None,
-        model: None,
-        serial: None,
-        protocol: None,
-        parent: None,
-    };
-    info.manufacturer = manufacturer::name(header.flag)
-        .map(str::to_string)
-        .or_else(|| {
-            let flag: String = header
-                .flag
-                .iter()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .map(|&c| c as char)
-                .collect();
-            (!flag.is_empty()).then_some(flag)
-        });
-    info.model = parser::model(header.ident);
-    info.serial = serial;
-    info.protocol = Some(protocol(&b, crc));
+    // Without a version line the protocol name depends on whether the telegram had a CRC.
+    let no_crc = matches!(crc, CrcStatus::Absent | CrcStatus::Unterminated);
+    let info = memo.meter(
+        |key| {
+            memo::part(key, header.flag);
+            memo::part(key, header.ident);
+            memo::opt_part(key, b.dsmr_version);
+            memo::opt_part(key, b.emucs_version);
+            key.push(no_crc as u8);
+            memo::part(key, opts.fallback_meter_id.as_bytes());
+            b.ids.key(key)
+        },
+        || meter_info(&header, &b, crc, opts),
+    );
 
     let time = b.time.unwrap_or(now);
     let mut r = Reading::new(info, time);
@@ -174,7 +173,7 @@ fn build(
     let n = 1 + b.channels.len();
     let mut readings = Vec::with_capacity(n);
     let mut channels = Vec::with_capacity(n);
-    mbus::readings(&mut b, &r.meter, time, &mut readings, &mut channels);
+    mbus::readings(&mut b, memo, &r.meter, time, &mut readings, &mut channels);
     readings.insert(0, r);
     channels.insert(0, None);
     let warnings = b.warnings;
@@ -185,6 +184,39 @@ fn build(
         readings,
         channels,
         warnings,
+    }
+}
+
+/// The electricity meter's identity: its equipment id (`0-0:96.1.1`, else the other id
+/// codes in [`Builder::ids`] order, else the configured fallback), maker and model from the
+/// identification line, protocol from the version line.
+fn meter_info(
+    header: &parser::Header<'_>,
+    b: &Builder<'_>,
+    crc: CrcStatus,
+    opts: &DecoderOptions,
+) -> MeterInfo {
+    let serial = b.ids.resolve().into_iter().find_map(|id| id);
+    let id = sanitize_id(serial.as_deref().unwrap_or(&opts.fallback_meter_id));
+    let manufacturer = manufacturer::name(header.flag)
+        .map(str::to_string)
+        .or_else(|| {
+            let flag: String = header
+                .flag
+                .iter()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|&c| c as char)
+                .collect();
+            (!flag.is_empty()).then_some(flag)
+        });
+    MeterInfo {
+        id,
+        kind: MeterKind::Electricity,
+        manufacturer,
+        model: parser::model(header.ident),
+        serial,
+        protocol: Some(protocol(b, crc)),
+        parent: None,
     }
 }
 
