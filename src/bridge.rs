@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::mqtt::outbox::{run_connection, ConnectSettings, Incoming, Message, Outbox};
+use crate::mqtt::connection::{run_connection, ConnectSettings, Incoming};
+use crate::mqtt::outbox::{Delivery, Message, Outbox};
 use crate::mqtt::publish::{InputEvent, PublishSettings, Publisher};
 use crate::mqtt::{topics, BrokerUrl};
 
@@ -176,7 +177,7 @@ pub async fn run_with_events(
 ) -> Result<RunSummary, StartError> {
     let settings = connect_settings(cfg)?;
     let started = Instant::now();
-    let outbox = Outbox::new(cfg.mqtt.queue_size);
+    let outbox = Outbox::with_delivery(cfg.mqtt.queue_size, Delivery::from_qos(cfg.mqtt.qos));
     let mut publisher = Publisher::new(publish_settings(cfg), started.into_std());
     let ha_status = cfg.homeassistant.status_topic.clone();
     let mut subs = vec![ha_status.clone()];

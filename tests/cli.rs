@@ -37,6 +37,7 @@ fn meter2mqtt_config_names_the_file_and_other_variables_override_keys() {
         .env("METER2MQTT_CONFIG", &cfg)
         .env("METER2MQTT_MQTT__URL", "mqtt://broker.lan:1884")
         .env("METER2MQTT_MQTT__PASSWORD", "from-env-secret")
+        .env("METER2MQTT_MQTT__QOS", "2")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -47,4 +48,13 @@ fn meter2mqtt_config_names_the_file_and_other_variables_override_keys() {
     );
     assert!(text.contains("mqtt://broker.lan:1884"), "{text}");
     assert!(!text.contains("from-env-secret"), "{text}");
+    assert!(text.contains("\"qos\": 2"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
+        .arg("check-config")
+        .env("METER2MQTT_CONFIG", &cfg)
+        .env("METER2MQTT_MQTT__QOS", "3")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("mqtt.qos"), "{err}");
 }

@@ -48,6 +48,9 @@ pub struct MqttConfig {
     pub tls: TlsConfig,
     /// Messages kept while the broker is unreachable; the oldest are dropped beyond this.
     pub queue_size: usize,
+    /// QoS of everything published: 1 (at-least-once, clean sessions) or 2 (exactly-once over
+    /// a persistent session; needs a broker that persists sessions, see docs/reliability.md).
+    pub qos: u8,
     /// Also publish every quantity as a plain number on `<base>/<meter>/<key>`.
     pub per_quantity_topics: bool,
     /// Also publish every raw telegram on `<base>/<input>/raw`.
@@ -66,6 +69,7 @@ impl Default for MqttConfig {
             base_topic: "meter2mqtt".into(),
             tls: TlsConfig::default(),
             queue_size: 10_000,
+            qos: 1,
             per_quantity_topics: false,
             raw_topic: false,
         }
@@ -262,6 +266,12 @@ impl Config {
         if self.mqtt.queue_size == 0 {
             return Err(invalid("mqtt.queue_size", "must be at least 1"));
         }
+        if !matches!(self.mqtt.qos, 1 | 2) {
+            return Err(invalid(
+                "mqtt.qos",
+                format!("must be 1 or 2, not {}", self.mqtt.qos),
+            ));
+        }
         if self.publish.offline_after_intervals == 0 {
             return Err(invalid(
                 "publish.offline_after_intervals",
@@ -374,6 +384,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("inputs[1].name"), "{err}");
+        let err = Config::from_yaml(
+            "mqtt:\n  qos: 0\ninputs:\n  - {name: a, type: p1, host: h, port: 1}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mqtt.qos") && err.contains("1 or 2"), "{err}");
         let err = Config::from_yaml("publish:\n  min_interval: 3 fortnights\n")
             .unwrap_err()
             .to_string();

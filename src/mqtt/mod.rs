@@ -1,7 +1,9 @@
 //! Readings → MQTT messages. Nothing here knows any meter protocol: inputs hand over
 //! [`crate::reading::Reading`]s and this layer turns them into state, availability and
-//! discovery messages ([`publish`], [`discovery`]) and delivers them ([`outbox`]).
+//! discovery messages ([`publish`], [`discovery`]) and delivers them ([`outbox`] over
+//! [`connection`]).
 
+pub mod connection;
 pub mod discovery;
 pub mod outbox;
 pub mod publish;

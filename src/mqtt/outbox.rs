@@ -1,26 +1,34 @@
-//! Delivery: a bounded, ordered queue in front of the MQTT connection.
+//! Delivery: a bounded, ordered queue in front of the MQTT connection, and the books that say
+//! which messages the broker has taken. How the books are kept depends on [`Delivery`]
+//! (`mqtt.qos`):
 //!
-//! rumqttc forgets unacknowledged publishes when a clean session reconnects (and a broker
-//! restarted without persistence never resumes a session), so we keep our own books: every
-//! message stays in [`Outbox`] until the broker's PUBACK for it arrives. On a connection error
-//! all unacknowledged messages go back to the front of the queue, the old client and its
-//! channel are dropped (nothing in them can be sent twice), and a fresh connection resends
-//! them in their original order. While the broker is down the queue holds at most `capacity`
-//! messages; beyond that the oldest are dropped and counted.
+//! - **QoS 1** (default). rumqttc forgets unacknowledged publishes when a clean session
+//!   reconnects (and a broker restarted without persistence never resumes a session), so we
+//!   keep our own books: every message stays in [`Outbox`] until the broker's PUBACK for it
+//!   arrives. On a connection error all unacknowledged messages go back to the front of the
+//!   queue, the old client and its channel are dropped (nothing in them can be sent twice), and
+//!   a fresh connection resends them in their original order. At-least-once: a message whose
+//!   PUBACK died with the broker is delivered again.
+//! - **QoS 2**. The connection keeps one rumqttc event loop over a persistent session
+//!   ([`super::connection`]). After a reconnect that resumes the session, rumqttc itself resends
+//!   unfinished PUBLISHes with their original packet ids and the PUBRELs of those already
+//!   PUBREC'd (MQTT 3.1.1 §4.4), and the broker discards a PUBLISH whose id it has already
+//!   accepted (§4.3.3), so nothing may be requeued here: a message is done on PUBCOMP, and a
+//!   PUBLISH event for an id still waiting for its PUBREC is a retransmission, not a new
+//!   message. Only when the broker answers a reconnect with session present = 0 (§3.2.2.2: it
+//!   lost the session, e.g. restarted without persistence) has rumqttc dropped what it held,
+//!   and the unfinished messages are requeued as with QoS 1 (at-least-once for those).
+//!
+//! While the broker is down the queue and the books together hold at most `capacity`
+//! messages; beyond that the oldest queued are dropped and counted.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
-    TlsConfiguration, Transport,
-};
-use tokio::sync::mpsc;
+use rumqttc::{AsyncClient, QoS, Request};
 
-use super::BrokerUrl;
-
-/// One message to deliver (QoS 1).
+/// One message to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub topic: String,
@@ -46,43 +54,32 @@ impl Message {
     }
 }
 
-/// What the connection tells the rest of the bridge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming {
-    /// A new connection is up (first or after a reconnect).
-    Connected,
-    /// A message on one of our subscriptions.
-    Publish {
-        topic: String,
-        payload: Vec<u8>,
-        retain: bool,
-    },
+/// The delivery guarantee for everything the bridge publishes (`mqtt.qos`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// QoS 1 over clean sessions; our books resend. Works with any broker.
+    #[default]
+    AtLeastOnce,
+    /// QoS 2 over a persistent session. Exactly-once across broker restarts only when the
+    /// broker persists sessions (Mosquitto `persistence true`).
+    ExactlyOnce,
 }
 
-/// Connection settings, resolved from the configuration.
-#[derive(Clone)]
-pub struct ConnectSettings {
-    pub url: BrokerUrl,
-    pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub keepalive: Duration,
-    pub ca: Option<Vec<u8>>,
-    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
-    /// TLS with the system's CA roots (`mqtts://` without `ca_file`), built at start so a
-    /// missing or broken certificate store is a start-up error, not a panic later.
-    pub system_roots: Option<std::sync::Arc<rustls::ClientConfig>>,
-    pub status_topic: String,
-}
+impl Delivery {
+    /// From `mqtt.qos`, which the configuration has validated to be 1 or 2.
+    pub fn from_qos(qos: u8) -> Self {
+        if qos == 2 {
+            Delivery::ExactlyOnce
+        } else {
+            Delivery::AtLeastOnce
+        }
+    }
 
-impl std::fmt::Debug for ConnectSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectSettings")
-            .field("url", &self.url)
-            .field("client_id", &self.client_id)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish_non_exhaustive()
+    pub fn qos(self) -> QoS {
+        match self {
+            Delivery::AtLeastOnce => QoS::AtLeastOnce,
+            Delivery::ExactlyOnce => QoS::ExactlyOnce,
+        }
     }
 }
 
@@ -98,31 +95,42 @@ pub struct OutboxStats {
 
 struct Handed {
     msg: Message,
+    /// Known once rumqttc has sent it (`Outgoing::Publish`).
     pkid: Option<u16>,
+    /// QoS 2: PUBREC received, the broker owns the message; waiting for PUBCOMP.
+    released: bool,
     /// Per-connection messages (the `online` status) are not resent on the next connection,
     /// which publishes its own.
     requeue: bool,
 }
 
 struct Inner {
+    delivery: Delivery,
     client: Option<AsyncClient>,
     queue: VecDeque<Message>,
     unacked: VecDeque<Handed>,
     capacity: usize,
     dropped: u64,
     delivered: u64,
+    /// Topics we want to receive.
     subscriptions: Vec<String>,
+    /// Topics subscribed in the broker's current session for us; a persistent session keeps
+    /// them across reconnects, so changes made while disconnected are applied on reconnect.
+    at_broker: Vec<String>,
 }
 
-/// How many messages may be handed to the client before their PUBACKs come back. Larger
-/// than rumqttc's in-flight window so the connection never idles waiting for us.
+/// QoS 1: how many messages may be handed to the client before their PUBACKs come back.
+/// Larger than rumqttc's in-flight window so the connection never idles waiting for us.
 const WINDOW: usize = 256;
-/// The rumqttc request channel must hold a full window plus subscriptions.
-const CHANNEL_CAP: usize = WINDOW + 64;
-/// Reconnect delay: doubles from the first to the last value. Capped low because the broker
-/// usually runs on the same host: it must be back within 2 s of the broker returning.
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// QoS 2: what a broker takes from one client before the PUBRELs. Mosquitto counts QoS 2
+/// messages received and not yet released against `max_inflight_messages` (default 20) and,
+/// beyond it, answers PUBREC with "quota exceeded" and discards the message; MQTT 3.1.1's
+/// PUBREC cannot carry that code, so to the client the message looks delivered. Also well
+/// below rumqttc's in-flight limit (100, which is also its packet id range), so the id it
+/// hands out next is never still in use and rumqttc 0.25's id-collision path, which loses
+/// track of a publish sent after a PUBCOMP (`handle_incoming_pubcomp` does not record it), is
+/// never taken.
+const WINDOW_EXACTLY_ONCE: usize = 10;
 
 /// The ordered, bounded delivery queue shared by the bridge and the connection task.
 #[derive(Clone)]
@@ -131,9 +139,15 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// A QoS 1 outbox.
     pub fn new(capacity: usize) -> Self {
+        Self::with_delivery(capacity, Delivery::AtLeastOnce)
+    }
+
+    pub fn with_delivery(capacity: usize, delivery: Delivery) -> Self {
         Outbox {
             inner: Arc::new(Mutex::new(Inner {
+                delivery,
                 client: None,
                 queue: VecDeque::new(),
                 unacked: VecDeque::new(),
@@ -141,8 +155,13 @@ impl Outbox {
                 dropped: 0,
                 delivered: 0,
                 subscriptions: Vec::new(),
+                at_broker: Vec::new(),
             })),
         }
+    }
+
+    pub fn delivery(&self) -> Delivery {
+        self.lock().delivery
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -154,16 +173,14 @@ impl Outbox {
     /// Queue a message; it goes out at once when connected.
     pub fn publish(&self, msg: Message) {
         let mut inner = self.lock();
-        if inner.queue.len() + inner.unacked.len() >= inner.capacity
-            && inner.queue.pop_front().is_some()
-        {
-            inner.dropped += 1;
-            if inner.dropped == 1 || inner.dropped.is_power_of_two() {
-                tracing::warn!(
-                    dropped = inner.dropped,
-                    capacity = inner.capacity,
-                    "MQTT queue full while the broker is unreachable: dropping the oldest messages"
-                );
+        if inner.queue.len() + inner.unacked.len() >= inner.capacity {
+            if inner.queue.pop_front().is_some() {
+                note_dropped(&mut inner);
+            } else if inner.delivery == Delivery::ExactlyOnce {
+                // Everything held is already part of the session and will be resent with its
+                // packet id; withdrawing one could lose a message the broker has accepted.
+                note_dropped(&mut inner);
+                return;
             }
         }
         inner.queue.push_back(msg);
@@ -176,22 +193,11 @@ impl Outbox {
         }
     }
 
-    /// Topics to (re)subscribe on every connection.
+    /// Topics to subscribe to; kept across reconnects.
     pub fn set_subscriptions(&self, topics: Vec<String>) {
         let mut inner = self.lock();
-        if let Some(client) = &inner.client {
-            for t in &inner.subscriptions {
-                if !topics.contains(t) {
-                    let _ = client.try_unsubscribe(t.clone());
-                }
-            }
-            for t in &topics {
-                if !inner.subscriptions.contains(t) {
-                    let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
-                }
-            }
-        }
         inner.subscriptions = topics;
+        sync_subscriptions(&mut inner);
     }
 
     pub fn stats(&self) -> OutboxStats {
@@ -230,31 +236,48 @@ impl Outbox {
         flushed
     }
 
-    fn on_connected(&self, client: AsyncClient, status_topic: &str) {
+    /// A CONNACK arrived. Without a session on the broker (always the case for QoS 1's clean
+    /// sessions) rumqttc has dropped whatever it held, so the books are requeued and every
+    /// subscription is made again.
+    pub(super) fn on_connected(&self, client: AsyncClient, status_topic: &str, session: bool) {
         let mut inner = self.lock();
-        let subs = inner.subscriptions.clone();
+        if !session {
+            if inner.delivery == Delivery::ExactlyOnce && inner.unacked.iter().any(|h| h.requeue) {
+                tracing::warn!(
+                    unfinished = inner.unacked.len(),
+                    "the MQTT broker lost our session (persistence off?): resending unfinished \
+                     messages, which subscribers may see twice"
+                );
+            }
+            requeue_unacked(&mut inner);
+            inner.at_broker.clear();
+        }
         inner.client = Some(client);
         hand(
             &mut inner,
             Message::retained(status_topic.to_string(), "online"),
             false,
         );
-        if let Some(c) = &inner.client {
-            for t in subs {
-                let _ = c.try_subscribe(t, QoS::AtLeastOnce);
-            }
-        }
+        sync_subscriptions(&mut inner);
         pump(&mut inner);
     }
 
-    fn on_outgoing_publish(&self, pkid: u16) {
+    pub(super) fn on_outgoing_publish(&self, pkid: u16) {
         let mut inner = self.lock();
+        let resent = inner.delivery == Delivery::ExactlyOnce
+            && inner
+                .unacked
+                .iter()
+                .any(|h| h.pkid == Some(pkid) && !h.released);
+        if resent {
+            return;
+        }
         if let Some(h) = inner.unacked.iter_mut().find(|h| h.pkid.is_none()) {
             h.pkid = Some(pkid);
         }
     }
 
-    fn on_puback(&self, pkid: u16) {
+    pub(super) fn on_puback(&self, pkid: u16) {
         let mut inner = self.lock();
         if let Some(pos) = inner.unacked.iter().position(|h| h.pkid == Some(pkid)) {
             inner.unacked.remove(pos);
@@ -263,20 +286,125 @@ impl Outbox {
         pump(&mut inner);
     }
 
-    fn on_disconnected(&self) {
+    pub(super) fn on_pubrec(&self, pkid: u16) {
         let mut inner = self.lock();
-        inner.client = None;
-        let unacked: Vec<Handed> = inner.unacked.drain(..).collect();
-        for h in unacked.into_iter().rev() {
-            if h.requeue {
-                inner.queue.push_front(h.msg);
-            }
-        }
-        while inner.queue.len() > inner.capacity {
-            inner.queue.pop_front();
-            inner.dropped += 1;
+        if let Some(h) = inner
+            .unacked
+            .iter_mut()
+            .find(|h| h.pkid == Some(pkid) && !h.released)
+        {
+            h.released = true;
         }
     }
+
+    pub(super) fn on_pubcomp(&self, pkid: u16) {
+        let mut inner = self.lock();
+        if let Some(pos) = inner
+            .unacked
+            .iter()
+            .position(|h| h.pkid == Some(pkid) && h.released)
+        {
+            inner.unacked.remove(pos);
+            inner.delivered += 1;
+        }
+        pump(&mut inner);
+    }
+
+    pub(super) fn on_disconnected(&self) {
+        let mut inner = self.lock();
+        inner.client = None;
+        if inner.delivery == Delivery::AtLeastOnce {
+            requeue_unacked(&mut inner);
+        }
+    }
+
+    /// QoS 2, after a connection error: put rumqttc's resend list back in the order the
+    /// messages were first sent and mark the PUBLISHes as resent.
+    ///
+    /// MQTT 3.1.1 §4.6 requires resending in the original order, and Mosquitto delivers a
+    /// QoS 2 message when its PUBREL arrives, so the PUBRELs must keep that order too.
+    /// rumqttc 0.25 (`MqttState::clean`) lists PUBLISHes from the last PUBACK'd id on (never
+    /// moved by QoS 2) and then PUBRELs by id, which reorders both once the ids wrap around.
+    /// §3.3.1.1 requires DUP = 1 on a resent PUBLISH, which rumqttc does not set. Requests that
+    /// were never sent (packet id 0, or not a publish) keep their order after the resends.
+    /// Returns how many PUBLISHes and PUBRELs will be resent.
+    pub(super) fn order_resends(&self, pending: &mut VecDeque<Request>) -> (usize, usize) {
+        let inner = self.lock();
+        let first_sent = |req: &Request| {
+            let (pkid, released) = match req {
+                Request::Publish(p) if p.pkid != 0 => (p.pkid, false),
+                Request::PubRel(r) => (r.pkid, true),
+                _ => return usize::MAX,
+            };
+            inner
+                .unacked
+                .iter()
+                .position(|h| h.pkid == Some(pkid) && h.released == released)
+                .unwrap_or(usize::MAX)
+        };
+        let mut list: Vec<Request> = pending.drain(..).collect();
+        list.sort_by_cached_key(first_sent);
+        let (mut publishes, mut pubrels) = (0, 0);
+        for req in &mut list {
+            match req {
+                Request::Publish(p) if p.pkid != 0 => {
+                    p.dup = true;
+                    publishes += 1;
+                }
+                Request::PubRel(_) => pubrels += 1,
+                _ => {}
+            }
+        }
+        pending.extend(list);
+        (publishes, pubrels)
+    }
+}
+
+fn note_dropped(inner: &mut Inner) {
+    inner.dropped += 1;
+    if inner.dropped == 1 || inner.dropped.is_power_of_two() {
+        tracing::warn!(
+            dropped = inner.dropped,
+            capacity = inner.capacity,
+            "MQTT queue full while the broker is unreachable: dropping the oldest messages"
+        );
+    }
+}
+
+/// Unfinished messages back to the front of the queue, in their order, within the bound.
+fn requeue_unacked(inner: &mut Inner) {
+    let unacked: Vec<Handed> = inner.unacked.drain(..).collect();
+    for h in unacked.into_iter().rev() {
+        if h.requeue {
+            inner.queue.push_front(h.msg);
+        }
+    }
+    while inner.queue.len() > inner.capacity {
+        inner.queue.pop_front();
+        inner.dropped += 1;
+    }
+}
+
+/// Bring the broker's subscriptions in line with the wanted ones, if connected. Incoming
+/// messages stay at QoS 1 in both modes: rumqttc 0.25 as a QoS 2 receiver forgets the ids it
+/// has PUBREC'd when the connection drops (`MqttState::clean`) and then fails every resumed
+/// connection on the broker's resent PUBREL (`StateError::Unsolicited`); what we receive (HA's
+/// birth message, the retained read-back) is idempotent anyway.
+fn sync_subscriptions(inner: &mut Inner) {
+    let Some(client) = &inner.client else {
+        return;
+    };
+    for t in &inner.at_broker {
+        if !inner.subscriptions.contains(t) {
+            let _ = client.try_unsubscribe(t.clone());
+        }
+    }
+    for t in &inner.subscriptions {
+        if !inner.at_broker.contains(t) {
+            let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
+        }
+    }
+    inner.at_broker = inner.subscriptions.clone();
 }
 
 /// Hand one message to the live client and remember it until acknowledged.
@@ -286,7 +414,7 @@ fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> bool {
     };
     match client.try_publish(
         msg.topic.clone(),
-        QoS::AtLeastOnce,
+        inner.delivery.qos(),
         msg.retain,
         msg.payload.clone(),
     ) {
@@ -294,6 +422,7 @@ fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> bool {
             inner.unacked.push_back(Handed {
                 msg,
                 pkid: None,
+                released: false,
                 requeue,
             });
             true
@@ -303,7 +432,11 @@ fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> bool {
 }
 
 fn pump(inner: &mut Inner) {
-    while inner.client.is_some() && inner.unacked.len() < WINDOW {
+    let window = match inner.delivery {
+        Delivery::AtLeastOnce => WINDOW,
+        Delivery::ExactlyOnce => WINDOW_EXACTLY_ONCE.min(inner.capacity),
+    };
+    while inner.client.is_some() && inner.unacked.len() < window {
         let Some(msg) = inner.queue.pop_front() else {
             break;
         };
@@ -314,130 +447,5 @@ fn pump(inner: &mut Inner) {
     }
 }
 
-fn mqtt_options(s: &ConnectSettings) -> MqttOptions {
-    let mut o = MqttOptions::new(s.client_id.clone(), s.url.host.clone(), s.url.port);
-    o.set_keep_alive(s.keepalive);
-    // We resend unacknowledged messages ourselves (see module docs).
-    o.set_clean_session(true);
-    o.set_max_packet_size(256 * 1024, 256 * 1024);
-    o.set_last_will(LastWill::new(
-        s.status_topic.clone(),
-        "offline",
-        QoS::AtLeastOnce,
-        true,
-    ));
-    if let Some(u) = &s.username {
-        o.set_credentials(u.clone(), s.password.clone().unwrap_or_default());
-    }
-    if s.url.tls {
-        let tls = match (&s.ca, &s.system_roots) {
-            (Some(ca), _) => Some(TlsConfiguration::Simple {
-                ca: ca.clone(),
-                alpn: None,
-                client_auth: s.client_auth.clone(),
-            }),
-            (None, Some(cfg)) => Some(TlsConfiguration::Rustls(cfg.clone())),
-            (None, None) => None,
-        };
-        if let Some(tls) = tls {
-            o.set_transport(Transport::tls_with_config(tls));
-        }
-    }
-    o
-}
-
-/// Run the connection forever: connect, deliver, reconnect with backoff. Incoming messages
-/// and connection events go to `events`.
-pub async fn run_connection(
-    outbox: Outbox,
-    settings: ConnectSettings,
-    events: mpsc::Sender<Incoming>,
-) {
-    let mut backoff = BACKOFF_START;
-    let mut logged_down = false;
-    loop {
-        let (client, mut eventloop): (AsyncClient, EventLoop) =
-            AsyncClient::new(mqtt_options(&settings), CHANNEL_CAP);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    if ack.code != ConnectReturnCode::Success {
-                        tracing::error!(code = ?ack.code, broker = %settings.url, "MQTT broker refused the connection (check username/password)");
-                        break;
-                    }
-                    tracing::info!(broker = %settings.url, "connected to MQTT broker");
-                    logged_down = false;
-                    backoff = BACKOFF_START;
-                    outbox.on_connected(client.clone(), &settings.status_topic);
-                    let _ = events.try_send(Incoming::Connected);
-                }
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => outbox.on_outgoing_publish(pkid),
-                Ok(Event::Incoming(Packet::PubAck(ack))) => outbox.on_puback(ack.pkid),
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = events.try_send(Incoming::Publish {
-                        topic: p.topic,
-                        payload: p.payload.to_vec(),
-                        retain: p.retain,
-                    });
-                }
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                    outbox.on_disconnected();
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    if !logged_down {
-                        tracing::warn!(broker = %settings.url, error = %e, "MQTT connection lost; queueing readings and retrying");
-                        logged_down = true;
-                    } else {
-                        tracing::debug!(error = %e, "MQTT reconnect failed");
-                    }
-                    break;
-                }
-            }
-        }
-        outbox.on_disconnected();
-        drop(eventloop);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queue_is_bounded_and_drops_the_oldest() {
-        let o = Outbox::new(3);
-        for i in 0..5 {
-            o.publish(Message::retained(format!("t/{i}"), "x"));
-        }
-        let s = o.stats();
-        assert_eq!((s.queued, s.dropped, s.connected), (3, 2, false));
-        let inner = o.lock();
-        let topics: Vec<&str> = inner.queue.iter().map(|m| m.topic.as_str()).collect();
-        assert_eq!(topics, ["t/2", "t/3", "t/4"]);
-    }
-
-    #[test]
-    fn unacknowledged_messages_go_back_in_order() {
-        let o = Outbox::new(10);
-        {
-            let mut inner = o.lock();
-            for i in 0..3 {
-                inner.unacked.push_back(Handed {
-                    msg: Message::retained(format!("u/{i}"), "x"),
-                    pkid: Some(i + 1),
-                    requeue: i != 0,
-                });
-            }
-            inner.queue.push_back(Message::retained("q/0".into(), "x"));
-        }
-        o.on_disconnected();
-        let inner = o.lock();
-        let topics: Vec<&str> = inner.queue.iter().map(|m| m.topic.as_str()).collect();
-        // u/0 was a per-connection message (the `online` status) and is not resent.
-        assert_eq!(topics, ["u/1", "u/2", "q/0"]);
-    }
-}
+mod tests;

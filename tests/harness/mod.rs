@@ -2,6 +2,9 @@
 //! subscriber, and the real `meter2mqtt` binary as a child process.
 #![allow(dead_code)]
 
+pub mod qos2;
+pub mod wire;
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -210,38 +213,49 @@ impl Subscriber {
 
     /// Wait until `pred` holds over the messages so far; panics with `what` on timeout.
     pub fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&[Msg]) -> bool) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if pred(&self.all()) {
-                return;
-            }
-            if Instant::now() > deadline {
-                let msgs = self.all();
-                let tail: Vec<String> = msgs
-                    .iter()
-                    .rev()
-                    .take(15)
-                    .map(|m| {
-                        format!(
-                            "{} {}",
-                            m.topic,
-                            m.payload.chars().take(120).collect::<String>()
-                        )
-                    })
-                    .collect();
-                panic!(
-                    "timed out waiting for {what}; {} messages, last: {tail:#?}",
-                    msgs.len()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(&self.msgs, what, timeout, pred)
     }
 
     pub fn publish(&self, topic: &str, payload: &str, retain: bool) {
         self.client
             .publish(topic, QoS::AtLeastOnce, retain, payload.as_bytes().to_vec())
             .expect("publish");
+    }
+}
+
+/// Wait until `pred` holds over the messages so far; panics with `what` on timeout.
+pub fn wait_for(
+    msgs: &Mutex<Vec<Msg>>,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&[Msg]) -> bool,
+) {
+    let all = || msgs.lock().unwrap().clone();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pred(&all()) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let msgs = all();
+            let tail: Vec<String> = msgs
+                .iter()
+                .rev()
+                .take(15)
+                .map(|m| {
+                    format!(
+                        "{} {}",
+                        m.topic,
+                        m.payload.chars().take(120).collect::<String>()
+                    )
+                })
+                .collect();
+            panic!(
+                "timed out waiting for {what}; {} messages, last: {tail:#?}",
+                msgs.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -270,6 +284,23 @@ impl Bridge {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// QoS 2 PUBLISHes and PUBRELs resent in resumed sessions: the sums over the bridge's
+    /// "QoS 2 exchanges to resume publishes=.. pubrels=.." debug lines.
+    pub fn resumed_qos2_exchanges(&self) -> (u64, u64) {
+        let field = |line: &str, key: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("QoS 2 exchanges to resume"))
+            .fold((0, 0), |(p, r), l| {
+                (p + field(l, "publishes="), r + field(l, "pubrels="))
+            })
     }
 
     pub fn kill9(&mut self) {
