@@ -72,6 +72,12 @@ impl Span {
     }
 }
 
+/// Whether `o` is one of the energy registers the computed totals are made from (1.8.0-4,
+/// 2.8.0-4; see [`Builder::computed_totals`]).
+pub fn tracks_energy(o: Obis) -> bool {
+    o.a == 1 && o.d == 8 && o.e <= 4 && matches!(o.c, 1 | 2)
+}
+
 /// Everything collected from one telegram before the readings are built.
 pub struct Builder<'a> {
     pub time: Option<Timestamp>,
@@ -94,10 +100,11 @@ pub struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     /// For a body of about `lines` lines (room for one value per line and a few more).
-    pub fn new(lines: usize) -> Self {
+    /// Room for `values` values (more grow the list).
+    pub fn new(values: usize) -> Self {
         Builder {
             time: None,
-            values: Vec::with_capacity(lines + 8),
+            values: Vec::with_capacity(values),
             raw: Vec::new(),
             warnings: Vec::new(),
             ids: IdObjects::default(),
@@ -121,11 +128,28 @@ impl<'a> Builder<'a> {
         self.values.push(Measurement { quantity, value });
     }
 
-    /// Do again what mapping an object with this `text` did last time (see [`super::memo`]).
+    /// Do again what mapping an object with this `text` did last time, but for adding its
+    /// values (see [`super::replay`]): `first` is the first of them.
     #[inline]
-    pub fn replay(&mut self, text: &'a [u8], obis: Obis, effect: Effect, values: &[Measurement]) {
+    pub fn replay(
+        &mut self,
+        text: &'a [u8],
+        obis: Obis,
+        effect: Effect,
+        first: Option<&Measurement>,
+    ) {
         match effect {
-            Effect::ValuesOnly => self.replay_values(obis, values),
+            Effect::ValuesOnly => {
+                // `number` tracks the one value it pushes; other objects' codes are never
+                // tracked.
+                if let Some(Measurement {
+                    value: Value::Number(v),
+                    ..
+                }) = first
+                {
+                    self.track_energy(obis, *v);
+                }
+            }
             Effect::Id { slot, at } => self.ids.add(slot, at.get(text)),
             Effect::DsmrVersion(at) => self.dsmr_version = Some(at.get(text)),
             Effect::EmucsVersion(at) => self.emucs_version = Some(at.get(text)),
@@ -135,23 +159,6 @@ impl<'a> Builder<'a> {
             } => super::mbus::set_device_type(self, channel, device_type),
             Effect::MbusId { channel, at } => super::mbus::add_id(self, channel, at.get(text)),
             Effect::Other => {}
-        }
-    }
-
-    #[inline]
-    fn replay_values(&mut self, obis: Obis, values: &[Measurement]) {
-        // The only state besides the values: energy registers feed the computed totals
-        // (`number` tracks the one value it pushes; other objects' codes are never tracked).
-        if let Some(Measurement {
-            value: Value::Number(v),
-            ..
-        }) = values.first()
-        {
-            self.track_energy(obis, *v);
-        }
-        // One or two values: a plain loop beats `extend_from_slice`'s general machinery.
-        for m in values {
-            self.values.push(m.clone());
         }
     }
 
@@ -202,7 +209,7 @@ impl<'a> Builder<'a> {
     }
 
     fn track_energy(&mut self, o: Obis, v: Decimal) {
-        if o.a == 1 && o.d == 8 && o.e <= 4 {
+        if tracks_energy(o) {
             match o.c {
                 1 => self.import[o.e as usize] = Some(v),
                 2 => self.export[o.e as usize] = Some(v),
@@ -561,7 +568,7 @@ mod tests {
                 .next()
                 .unwrap()
                 .unwrap();
-            let (mut fast, mut all) = (Builder::new(4), Builder::new(4));
+            let (mut fast, mut all) = (Builder::new(12), Builder::new(12));
             fast.failure_log(&o);
             let mut g = parser::groups(o.values);
             g.next();

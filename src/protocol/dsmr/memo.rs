@@ -20,9 +20,9 @@
 
 use std::sync::Arc;
 
-use super::mapping::{Builder, Effect};
+use super::mapping::{self, Builder, Effect};
 use super::obis::Obis;
-use super::parser::{self, CodeCache, Object};
+use super::parser::{self, CodeCache, Object, RawUnit};
 use super::scan;
 use crate::reading::{Measurement, MeterInfo};
 
@@ -45,6 +45,8 @@ pub struct Memo {
     subs: Vec<Sub>,
     /// The key being built (kept for its capacity).
     scratch: Vec<u8>,
+    /// How many values the electricity meter's last telegram had.
+    values: Option<usize>,
 }
 
 impl std::fmt::Debug for Memo {
@@ -61,44 +63,134 @@ impl std::fmt::Debug for Memo {
 #[derive(Default)]
 pub struct Lines(Vec<Line>);
 
-#[derive(Default)]
 struct Line {
     valid: bool,
-    obis: Option<Obis>,
-    effect: Option<Effect>,
+    obis: Obis,
+    effect: Effect,
+    /// Feeds the computed totals (see [`mapping::tracks_energy`]).
+    energy: bool,
     /// The object's whole text: one line, trimmed, parentheses balanced.
     text: Vec<u8>,
     values: Vec<Measurement>,
+    /// Where its first group's number is, when the lexer read one: the next telegram's line
+    /// usually differs only there.
+    number: Option<NumberAt>,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Line {
+            valid: false,
+            obis: Obis::new(0, 0, 0, 0, 0),
+            effect: Effect::Other,
+            energy: false,
+            text: Vec::new(),
+            values: Vec::new(),
+            number: None,
+        }
+    }
+}
+
+/// A number group `(…*unit)`: the index of its `(`, the length of the number after it, and
+/// the unit the lexer read after it.
+#[derive(Clone, Copy)]
+struct NumberAt {
+    open: usize,
+    len: usize,
+    unit: RawUnit,
 }
 
 impl Lines {
-    /// Whether `rest` (the unread body, blank lines skipped) starts with the object remembered
-    /// at position `k` as a whole line: then the lexer would give the same object (a balanced
-    /// one-line object is only continued by a next line opening with `(`, and a next line that
-    /// starts with a digit, is blank or absent does not), and mapping it would add the same
-    /// values. Gives the bytes to skip (the line and its end), the code and the values.
-    #[inline]
-    pub fn hit(&self, rest: &[u8], k: usize) -> Option<(usize, Obis, Effect, &[Measurement])> {
-        let line = self.0.get(k).filter(|l| l.valid)?;
+    /// Replay the object remembered at position `k` if `rest` (the unread body, blank lines
+    /// skipped) starts with it as a whole line: then the lexer would give the same object (a
+    /// balanced one-line object is only continued by a next line opening with `(`, and a next
+    /// line that starts with a digit, is blank or absent does not), and mapping it would do the
+    /// same. Gives the bytes to skip (the line and its end), or 0.
+    #[inline(always)]
+    pub fn hit<'a>(&self, b: &mut Builder<'a>, rest: &'a [u8], k: usize) -> usize {
+        let Some(line) = self.0.get(k).filter(|l| l.valid) else {
+            return 0;
+        };
         let n = line.text.len();
         if !scan::starts_with(rest, &line.text) {
+            return 0;
+        }
+        let Some(skip) = line_end(rest, n) else {
+            return 0;
+        };
+        if line.effect != Effect::ValuesOnly || line.energy {
+            b.replay(&rest[..n], line.obis, line.effect, line.values.first());
+        }
+        for m in &line.values {
+            b.values.push(m.clone());
+        }
+        skip
+    }
+
+    /// Whether `rest` starts with the object remembered at position `k` but for the digits of
+    /// its first group's number (a reading that moved on): then the lexer would give this
+    /// object (the code, the `(`, the unit and the line end are the same bytes as before, and a
+    /// number of the same length reads the same way), built here without lexing it. Gives the
+    /// bytes to skip and the object.
+    #[inline]
+    pub fn number_hit<'a>(&self, rest: &'a [u8], k: usize) -> Option<(usize, Object<'a>)> {
+        let line = self.0.get(k).filter(|l| l.valid)?;
+        let at = line.number?;
+        let n = line.text.len();
+        let start = at.open + 1;
+        let end = start + at.len;
+        if rest.len() <= n
+            || rest.get(..start)? != line.text.get(..start)?
+            || rest.get(end..n)? != line.text.get(end..)?
+        {
             return None;
         }
-        let end = match &rest[n..] {
-            [b'\r', b'\n', ..] => 2,
-            [b'\n', ..] => 1,
-            _ => return None,
-        };
-        match rest.get(n + end) {
-            None | Some(b'0'..=b'9' | b'\r' | b'\n') => {}
-            _ => return None,
+        let (d, len) = parser::plain_decimal(&rest[start..])?;
+        if len != at.len {
+            return None;
         }
-        Some((n + end, line.obis?, line.effect?, &line.values))
+        let skip = line_end(rest, n)?;
+        let text = &rest[..n];
+        Some((
+            skip,
+            Object {
+                obis: line.obis,
+                values: &text[at.open..],
+                text,
+                number: Some((d, at.unit)),
+            },
+        ))
+    }
+
+    /// Map an object from [`Self::number_hit`] and remember its new number (the rest of the
+    /// line is the same bytes, so it stays a valid entry when mapping adds values as before).
+    #[inline(never)]
+    pub fn number_object<'a>(&mut self, b: &mut Builder<'a>, o: &Object<'a>, k: usize) {
+        let before = b.values.len();
+        let effect = b.object(o);
+        let Some(line) = self.0.get_mut(k) else {
+            return;
+        };
+        let added = &b.values[before..];
+        let digits = line.number.map(|at| (at.open + 1)..(at.open + 1 + at.len));
+        match digits {
+            Some(d) if effect == Effect::ValuesOnly && added.len() <= MAX_VALUES => {
+                match (line.text.get_mut(d.clone()), o.text.get(d)) {
+                    (Some(old), Some(new)) => old.copy_from_slice(new),
+                    _ => line.valid = false,
+                }
+                line.values.clear();
+                for m in added {
+                    line.values.push(m.clone());
+                }
+            }
+            _ => line.valid = false,
+        }
     }
 
     /// Map object number `k` of the telegram and remember it if it is one balanced line whose
     /// effect can be replayed (values, ids, versions, M-Bus device types and ids).
-    #[inline]
+    #[inline(never)]
     pub fn object<'a>(&mut self, b: &mut Builder<'a>, o: &Object<'a>, k: usize) {
         let before = b.values.len();
         let effect = b.object(o);
@@ -117,14 +209,25 @@ impl Lines {
             && scan::find2(b'\n', b'\r', o.text).is_none()
             && parser::balanced(o.text);
         if line.valid {
-            line.obis = Some(o.obis);
-            line.effect = Some(effect);
+            line.obis = o.obis;
+            line.effect = effect;
+            line.energy = mapping::tracks_energy(o.obis);
             line.text.clear();
             line.text.extend_from_slice(o.text);
             line.values.clear();
             for m in added {
                 line.values.push(m.clone());
             }
+            line.number = match o.number {
+                Some((_, unit)) if effect == Effect::ValuesOnly => {
+                    let open = o.text.len() - o.values.len();
+                    o.values
+                        .get(1..)
+                        .and_then(parser::plain_decimal)
+                        .map(|(_, len)| NumberAt { open, len, unit })
+                }
+                _ => None,
+            };
         }
     }
 }
@@ -136,6 +239,16 @@ struct Sub {
 }
 
 impl Memo {
+    /// How many values to make room for: as many as last time.
+    pub fn values_hint(&self) -> Option<usize> {
+        self.values
+    }
+
+    pub fn set_values_hint(&mut self, n: usize) {
+        // Bounded like everything else here (a broken telegram must not reserve without end).
+        self.values = Some(n.min(MAX_LINES * MAX_VALUES));
+    }
+
     /// The electricity meter's identity: the same `Arc` as last time when `key` writes the
     /// same bytes, else `make()`. A `key` that returns `false` cannot describe its inputs
     /// (nothing is remembered).
@@ -205,6 +318,23 @@ impl Memo {
         s.parent = parent.clone();
         s.info = info.clone();
         info
+    }
+}
+
+/// Where the object that is the first `n` bytes of `rest` ends with its line end, if that
+/// line end follows at once and the next line cannot continue the object (a balanced object is
+/// only continued by a line opening with `(`; one that starts with a digit, is blank or
+/// absent does not).
+#[inline]
+fn line_end(rest: &[u8], n: usize) -> Option<usize> {
+    let end = match rest.get(n..)? {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n', ..] => 1,
+        _ => return None,
+    };
+    match rest.get(n + end) {
+        None | Some(b'0'..=b'9' | b'\r' | b'\n') => Some(n + end),
+        _ => None,
     }
 }
 

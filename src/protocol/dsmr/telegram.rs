@@ -128,15 +128,22 @@ fn build(
     memo: &mut Memo,
 ) -> Telegram {
     let (header, body) = parser::split_header(&raw[..bang.min(raw.len())]);
-    // Lines are 20 to 30 bytes: room for every value without growing, and not much more.
-    let mut b = Builder::new(body.len() / 24);
+    // As many values as the telegram before had (a meter's telegrams have the same lines);
+    // else about one per line (lines are 20 to 30 bytes) and a few more.
+    let mut b = Builder::new(memo.values_hint().unwrap_or(body.len() / 24 + 8));
     let mut objects = parser::objects(body, &mut memo.codes);
     for k in 0.. {
         // A line as remembered from the telegram before: its values, without reading it.
         let rest = objects.rest();
-        if let Some((n, obis, effect, values)) = memo.lines.hit(rest, k) {
+        let n = memo.lines.hit(&mut b, rest, k);
+        if n > 0 {
             objects.pass(n);
-            b.replay(&rest[..n], obis, effect, values);
+            continue;
+        }
+        // A reading that moved on: the same line but for its number.
+        if let Some((n, o)) = memo.lines.number_hit(rest, k) {
+            objects.pass(n);
+            memo.lines.number_object(&mut b, &o, k);
             continue;
         }
         match objects.next() {
@@ -149,6 +156,7 @@ fn build(
         }
     }
     b.computed_totals();
+    memo.set_values_hint(b.values.len());
 
     // Without a version line the protocol name depends on whether the telegram had a CRC.
     let no_crc = matches!(crc, CrcStatus::Absent | CrcStatus::Unterminated);

@@ -233,7 +233,7 @@ pub(super) fn first_group_number(values: &[u8]) -> Option<((Decimal, RawUnit), u
 /// The plain decimal (digits and at most one `.`, at most 18 of them, at least one digit) at
 /// the start of `s`, and where it ends. The same value as [`decimal`] on those bytes.
 #[inline(always)]
-pub(super) fn plain_decimal(s: &[u8]) -> Option<(Decimal, usize)> {
+pub(crate) fn plain_decimal(s: &[u8]) -> Option<(Decimal, usize)> {
     // A word at a time: the integer digits, then the fraction digits (DSMR values have at
     // most 8 of either; more take the byte loop).
     let w = load8(s, 0);
