@@ -1,10 +1,12 @@
 //! Mapping the objects of one telegram to readings: electricity values here, M-Bus channels in
 //! [`super::mbus`].
 
+mod failure_log;
+
 use super::mbus::Channels;
 use super::memo::IdObjects;
 use super::obis::Obis;
-use super::parser::{self, Groups, Object};
+use super::parser::{self, Object};
 use super::quantities as dq;
 use super::timestamp;
 use super::units::{self, Kind};
@@ -440,81 +442,6 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// `1-0:99.97.0(n)(0-0:96.7.19)(end)(duration*s)…` (DSMR 5.0.2 §6.12): the entry that
-    /// ended last. An empty `()` or `(0)` log has nothing to report.
-    fn failure_log(&mut self, o: &Object<'_>) {
-        let mut g: Groups<'_> = parser::groups(o.values);
-        let count = match (g.next(), o.number) {
-            (Some(_), Some((d, _))) => Some(d),
-            (first, _) => first.and_then(parser::number).map(|(d, _)| d),
-        };
-        let Some(count) = count else { return };
-        if count.is_zero() {
-            return;
-        }
-        g.next(); // the buffer's OBIS code, 0-0:96.7.19
-                  // The entry that ended last among those whose time and duration both read (the first
-                  // of equal times). Times are read first; durations only from the latest down until one
-                  // reads (DSMR 5.0.2 §6.12: the log holds up to 10 entries; longer ones take the plain
-                  // loop).
-        let mut entries = [(0i64, Timestamp::from_unix_seconds(0), &[][..]); 10];
-        let mut n = 0;
-        let all = g.clone();
-        while let (Some(t), Some(dur)) = (g.next(), g.next()) {
-            let Ok(t) = timestamp::parse(t) else { continue };
-            if n == entries.len() {
-                return self.failure_log_all(all);
-            }
-            entries[n] = (t.unix_seconds(), t, dur);
-            n += 1;
-        }
-        let mut candidates = &mut entries[..n];
-        while !candidates.is_empty() {
-            // The latest; on equal times the first, as the plain loop keeps the first.
-            let mut best = 0;
-            for (k, e) in candidates.iter().enumerate().skip(1) {
-                if e.0 > candidates[best].0 {
-                    best = k;
-                }
-            }
-            let (_, t, dur) = candidates[best];
-            match parser::number(dur).and_then(|(d, u)| units::convert(d, u, Kind::Second)) {
-                Some(dur) => {
-                    self.push(dq::LAST_POWER_FAILURE, Value::Time(t));
-                    self.push(dq::LAST_POWER_FAILURE_DURATION, Value::Number(dur));
-                    return;
-                }
-                // Unreadable: out of the running; the order of the others is kept.
-                None => {
-                    candidates.copy_within(best + 1.., best);
-                    let len = candidates.len() - 1;
-                    candidates = &mut candidates[..len];
-                }
-            }
-        }
-    }
-
-    /// [`Self::failure_log`] for any length: every entry read in order.
-    fn failure_log_all(&mut self, mut g: Groups<'_>) {
-        let mut last: Option<(Timestamp, i64, Decimal)> = None;
-        while let (Some(t), Some(dur)) = (g.next(), g.next()) {
-            let Ok(t) = timestamp::parse(t) else { continue };
-            let Some(dur) =
-                parser::number(dur).and_then(|(d, u)| units::convert(d, u, Kind::Second))
-            else {
-                continue;
-            };
-            let secs = t.unix_seconds();
-            if last.is_none_or(|(_, last_secs, _)| secs > last_secs) {
-                last = Some((t, secs, dur));
-            }
-        }
-        if let Some((t, _, dur)) = last {
-            self.push(dq::LAST_POWER_FAILURE, Value::Time(t));
-            self.push(dq::LAST_POWER_FAILURE_DURATION, Value::Number(dur));
-        }
-    }
-
     /// Append totals the meter did not send: `t1 + t2` when 1.8.0 (2.8.0) is absent and the
     /// meter has exactly two tariffs.
     pub fn computed_totals(&mut self) {
@@ -532,49 +459,4 @@ impl<'a> Builder<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The power failure log reads durations only from the latest entry down; it must pick
-    /// what reading every entry in order picks (bad times and durations, equal times, long logs).
-    #[test]
-    fn failure_log_matches_reading_every_entry() {
-        let times = [
-            "190201235231W",
-            "190201235231S",
-            "190201225231W",
-            "632525252525S",
-            "000000000000W",
-            "190212214204W",
-            "1902012352",
-            "190310230314",
-        ];
-        let durations = ["0000003231*s", "0000000315*S", "12*kWh", "abc", "7*s", ""];
-        let mut seed = 0x853c_49e6_748f_ea9bu64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
-        for _ in 0..5000 {
-            let entries = next(14);
-            let mut line = format!("1-0:99.97.0({entries})(0-0:96.7.19)");
-            for _ in 0..entries {
-                line += &format!("({})({})", times[next(times.len())], durations[next(6)]);
-            }
-            let mut codes = parser::CodeCache::default();
-            let o = parser::objects(line.as_bytes(), &mut codes)
-                .next()
-                .unwrap()
-                .unwrap();
-            let (mut fast, mut all) = (Builder::new(12), Builder::new(12));
-            fast.failure_log(&o);
-            let mut g = parser::groups(o.values);
-            g.next();
-            g.next();
-            all.failure_log_all(g);
-            assert_eq!(fast.values, all.values, "{line}");
-        }
-    }
-}
+mod tests;

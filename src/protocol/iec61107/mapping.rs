@@ -13,8 +13,9 @@ use std::fmt;
 use super::dataset::DataSet;
 use super::ident::{Identification, Mode};
 use super::profile::Profile;
-use super::units::{convert, heat_q, parse_unit};
+use super::units::{convert, parse_unit};
 use crate::decimal::Decimal;
+use crate::reading::heat as heat_q;
 use crate::reading::{q, MeterInfo, MeterKind, Quantity, RawField, Reading, Unit};
 use crate::time::Timestamp;
 

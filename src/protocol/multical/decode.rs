@@ -3,7 +3,8 @@
 use super::reply::{Hash1, Hash2, HashC};
 use super::scaling::{FlowUnit, ProgramNumber, Scaling, ScalingError};
 use crate::decimal::Decimal;
-use crate::protocol::iec61107::units::{convert, heat_q};
+use crate::protocol::iec61107::units::convert;
+use crate::reading::heat as heat_q;
 use crate::reading::{MeterInfo, MeterKind, RawField, Reading, Unit};
 use crate::time::Timestamp;
 
