@@ -1,19 +1,32 @@
-//! What a decoder remembers of the telegrams before, so that what did not change is not decoded
+//! What a decoder remembers of the telegram before, so that what did not change is not decoded
 //! again.
 //!
 //! A meter repeats most of every telegram: in the real 566-telegram Iskra AM550 capture (corpus
 //! `nielsbasjes_dsmr_tools/streams`), 5.9 of its 32 objects differ from one telegram to the next
-//! on average (the clock every time, the power and voltage lines often, a counter now and then).
-//! The equipment id, version, power-failure log, failure counters, tariff and messages come
-//! back byte for byte. So the decoder keeps, per position in the telegram, the exact text of
-//! each object whose only effect was to add values, together with those values; an object
-//! with the same text at the same position gets the same values without being read again. The
-//! meters' identities ([`MeterInfo`]) are kept the same way, keyed by every byte they are made
-//! from, and handed out again as the same `Arc`.
+//! on average (the clock every time, the power and voltage lines often, a counter now and then);
+//! the equipment id, version, power-failure log, failure counters, tariff and messages come
+//! back byte for byte. So the decoder keeps, per position in the telegram, the text of each
+//! object it can replay, what mapping it did ([`Effect`]) and the values it gave:
 //!
-//! Every entry is keyed by the exact bytes it was decoded from, so a hit gives what decoding
-//! gives: the memo changes speed, never output (`tests/dsmr_memo.rs` decodes streams with one
-//! decoder and each telegram with a fresh one and compares).
+//! - the same line at the same position is compared as bytes and replayed ([`Lines::hit`]): its
+//!   values copied, its id, version or M-Bus device type/id applied, energy registers fed to
+//!   the computed totals; no lexing, no number parsing, no mapping;
+//! - a line that differs only in the digits of its number is built from the old line's layout
+//!   and mapped as usual ([`Lines::number_hit`]);
+//! - everything else is lexed and mapped, and remembered for the next telegram.
+//!
+//! The meters' identities ([`MeterInfo`]) are kept the same way, keyed by every byte they are
+//! made from, and handed out again as the same `Arc`.
+//!
+//! Why a replay gives what decoding gives: mapping an object depends only on its text, plus
+//! state that the replay updates the same way (ids, versions, M-Bus channels, energy
+//! registers); objects whose mapping did anything else (the clock, unknown codes kept raw,
+//! anything that warned) are never replayed; and a line is only replayed where the lexer would
+//! cut the same object (one balanced line starting with its code, followed by a line end and a
+//! line that cannot continue it). So the memo changes speed, never output: `tests/dsmr_memo.rs`
+//! compares one long-lived decoder with a fresh decoder per telegram over the corpus, a real
+//! capture and random edits, and the `dsmr` fuzz target decodes every input twice with one
+//! decoder.
 //!
 //! Bounded: at most [`MAX_LINES`] objects of at most [`MAX_TEXT`] bytes with at most
 //! [`MAX_VALUES`] values each, one electricity meter and [`MAX_SUBS`] sub-meters.

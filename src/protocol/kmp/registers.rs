@@ -1,5 +1,5 @@
 //! The KMP register map, meter-family presets, and the mapping from a decoded register to a
-//! [`Measurement`].
+//! [`crate::reading::Measurement`].
 //!
 //! Register ids: Kamstrup doc 5512-447 and the MULTICAL 601 technical description
 //! 5512-301 (as collected in the team notes' register table and in PyKamstrup's

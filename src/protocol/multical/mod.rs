@@ -11,7 +11,7 @@
 //! `tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`.
 //!
 //! Code map: [`reply`] parses the strings, [`scaling`] turns the program number into decimals
-//! and units, [`decode`] builds [`crate::reading::Reading`]s, [`session`] is the
+//! and units, [`mod@decode`] builds [`crate::reading::Reading`]s, [`session`] is the
 //! [`crate::protocol::PollSession`].
 
 pub mod decode;
