@@ -202,3 +202,30 @@ fn austrian_units_convert_exactly() {
     );
     assert_eq!(e.meter.manufacturer.as_deref(), Some("Sagemcom"));
 }
+
+/// A blank M-Bus id (`0-n:96.1.0()`) names no device, so it must not take one of the 8 channel
+/// slots: a real sub-meter after eight blank ids is still read, and nothing warns. (Found by
+/// the differential check against the pre-memo decoder: the memo's id bookkeeping once let
+/// blank ids fill the slots.) Decoded twice by one decoder, so the replayed path is held to
+/// the same.
+#[test]
+fn blank_mbus_ids_take_no_channel_slot() {
+    let mut body = String::from(DSMR5);
+    for n in 1..=8 {
+        body += &format!("0-{n}:96.1.0()\n");
+    }
+    body += "0-9:24.1.0(003)\n0-9:96.1.0(4730303339303031363532303530323136)\n0-9:24.2.1(240131235500W)(00012.345*m3)\n";
+    let t = with_crc(&body);
+    let mut d = meter2mqtt::protocol::dsmr::P1Decoder::new(DecoderOptions::default());
+    for _ in 0..2 {
+        d.push(&t);
+        let Some(P1Event::Telegram(tg)) = d.next_event(now()) else {
+            panic!("no telegram")
+        };
+        assert!(tg.warnings.is_empty(), "{:?}", tg.warnings);
+        assert_eq!(tg.readings.len(), 2);
+        let gas = &tg.readings[1];
+        assert_eq!(gas.meter.kind, MeterKind::Gas);
+        assert_eq!(number(gas, "gas").unwrap().to_string(), "12.345");
+    }
+}

@@ -129,6 +129,11 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
             };
         }
         (96, 1, 0) | (96, 1, 1) => {
+            // A blank id (`()`, or hex of spaces) names no device: it must not take one of the
+            // channel slots (nothing else happens for it, so replaying it is doing nothing).
+            if parser::id(first).is_none() {
+                return Effect::ValuesOnly;
+            }
             add_id(b, n, first);
             return Span::of(o.text, first)
                 .map_or(Effect::Other, |at| Effect::MbusId { channel: n, at });

@@ -373,7 +373,9 @@ pub fn opt_part(key: &mut Vec<u8>, p: Option<&[u8]>) {
 pub struct IdObjects<'a, const N: usize> {
     objects: [(u8, &'a [u8]); N],
     len: usize,
-    decoded: Option<[Option<String>; 4]>,
+    /// Boxed: only a meter sending more id objects than `N` needs it, and the builder (which
+    /// holds one of these per M-Bus channel) stays small.
+    decoded: Option<Box<[Option<String>; 4]>>,
 }
 
 impl<const N: usize> Default for IdObjects<'_, N> {
@@ -395,7 +397,7 @@ impl<'a, const N: usize> IdObjects<'a, N> {
                 self.len += 1;
                 return;
             }
-            self.decoded = Some(self.resolve());
+            self.decoded = Some(Box::new(self.resolve()));
         }
         if let (Some(d), Some(id)) = (&mut self.decoded, parser::id(group)) {
             d[slot as usize & 3] = Some(id);
@@ -405,7 +407,7 @@ impl<'a, const N: usize> IdObjects<'a, N> {
     /// The id of every slot: that of its last object whose id is not blank.
     pub fn resolve(&self) -> [Option<String>; 4] {
         if let Some(d) = &self.decoded {
-            return d.clone();
+            return (**d).clone();
         }
         let mut ids = [None, None, None, None];
         for &(slot, group) in &self.objects[..self.len] {
