@@ -1,7 +1,6 @@
 //! `meter2mqtt demo`: the real pipeline against simulated meters on real pseudo-terminals and
 //! a loopback TCP socket, publishing to an embedded broker (or `--mqtt URL`), with a live view.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -43,7 +42,7 @@ fn start_embedded_broker(port: u16) -> anyhow::Result<()> {
         Broker, Config as BrokerConfig, ConnectionSettings, RouterConfig, ServerSettings,
     };
     use std::collections::HashMap;
-    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+    let listen: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     std::net::TcpListener::bind(listen)
         .with_context(|| format!("port {port} is in use: pass --port or --mqtt URL"))?;
     let server = ServerSettings {
