@@ -305,9 +305,9 @@ pub fn readings(
         }
         let kind = kind(ch.device_type);
         let info = memo.sub(
+            ch.n,
             parent,
             |key| {
-                key.push(ch.n);
                 memo::opt_part(key, ch.device_type.as_ref().map(std::slice::from_ref));
                 ch.ids.key(key)
             },

@@ -29,7 +29,7 @@
 //! decoder.
 //!
 //! Bounded: at most [`MAX_LINES`] objects of at most [`MAX_TEXT`] bytes with at most
-//! [`MAX_VALUES`] values each, one electricity meter and [`MAX_SUBS`] sub-meters.
+//! [`MAX_VALUES`] values each, and [`MAX_IDENTITIES`] meter identities.
 
 use std::sync::Arc;
 
@@ -45,8 +45,9 @@ pub const MAX_LINES: usize = 96;
 pub const MAX_TEXT: usize = 320;
 /// Values one remembered object may have produced.
 pub const MAX_VALUES: usize = 4;
-/// Sub-meter identities remembered (DSMR has channels 1-4).
-pub const MAX_SUBS: usize = 8;
+/// Meter identities remembered: the electricity meter and its M-Bus sub-meters (DSMR has
+/// channels 1-4; 8 are kept per telegram).
+pub const MAX_IDENTITIES: usize = 9;
 
 /// Everything a [`super::P1Decoder`] remembers between telegrams.
 #[derive(Default)]
@@ -54,8 +55,7 @@ pub struct Memo {
     /// Object codes by their text (see [`CodeCache`]).
     pub codes: CodeCache,
     pub lines: Lines,
-    meter: Option<(Vec<u8>, Arc<MeterInfo>)>,
-    subs: Vec<Sub>,
+    identities: Vec<Identity>,
     /// The key being built (kept for its capacity).
     scratch: Vec<u8>,
     /// How many values the electricity meter's last telegram had.
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Memo {
         f.debug_struct("Memo")
             .field("codes", &self.codes)
             .field("lines", &self.lines.0.iter().filter(|l| l.valid).count())
-            .field("subs", &self.subs.len())
+            .field("identities", &self.identities.len())
             .finish_non_exhaustive()
     }
 }
@@ -193,9 +193,7 @@ impl Lines {
                     _ => line.valid = false,
                 }
                 line.values.clear();
-                for m in added {
-                    line.values.push(m.clone());
-                }
+                line.values.extend_from_slice(added);
             }
             _ => line.valid = false,
         }
@@ -228,9 +226,7 @@ impl Lines {
             line.text.clear();
             line.text.extend_from_slice(o.text);
             line.values.clear();
-            for m in added {
-                line.values.push(m.clone());
-            }
+            line.values.extend_from_slice(added);
             line.number = match o.number {
                 Some((_, unit)) if effect == Effect::ValuesOnly => {
                     let open = o.text.len() - o.values.len();
@@ -245,9 +241,12 @@ impl Lines {
     }
 }
 
-struct Sub {
+/// A meter identity and the bytes it was made from. `slot` is 0 for the electricity meter and
+/// the M-Bus channel number for a sub-meter (`0-n:`, n ≥ 1), which is read through `parent`.
+struct Identity {
+    slot: u8,
     key: Vec<u8>,
-    parent: Arc<MeterInfo>,
+    parent: Option<Arc<MeterInfo>>,
     info: Arc<MeterInfo>,
 }
 
@@ -270,29 +269,25 @@ impl Memo {
         key: impl FnOnce(&mut Vec<u8>) -> bool,
         make: impl FnOnce() -> MeterInfo,
     ) -> Arc<MeterInfo> {
-        self.scratch.clear();
-        if !key(&mut self.scratch) {
-            return Arc::new(make());
-        }
-        if let Some((k, info)) = &self.meter {
-            if *k == self.scratch {
-                return info.clone();
-            }
-        }
-        let info = Arc::new(make());
-        let mut k = match self.meter.take() {
-            Some((k, _)) => k,
-            None => Vec::new(),
-        };
-        std::mem::swap(&mut k, &mut self.scratch);
-        self.meter = Some((k, info.clone()));
-        info
+        self.identity(0, None, key, make)
     }
 
-    /// A sub-meter's identity read through `parent`, as [`Self::meter`].
+    /// The identity of the sub-meter on M-Bus `channel`, read through `parent`, as
+    /// [`Self::meter`].
     pub fn sub(
         &mut self,
+        channel: u8,
         parent: &Arc<MeterInfo>,
+        key: impl FnOnce(&mut Vec<u8>) -> bool,
+        make: impl FnOnce() -> MeterInfo,
+    ) -> Arc<MeterInfo> {
+        self.identity(channel, Some(parent), key, make)
+    }
+
+    fn identity(
+        &mut self,
+        slot: u8,
+        parent: Option<&Arc<MeterInfo>>,
         key: impl FnOnce(&mut Vec<u8>) -> bool,
         make: impl FnOnce() -> MeterInfo,
     ) -> Arc<MeterInfo> {
@@ -300,36 +295,32 @@ impl Memo {
         if !key(&mut self.scratch) {
             return Arc::new(make());
         }
-        if let Some(s) = self
-            .subs
+        let same_parent = |p: &Option<Arc<MeterInfo>>| match (p, parent) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if let Some(i) = self
+            .identities
             .iter()
-            .find(|s| s.key == self.scratch && Arc::ptr_eq(&s.parent, parent))
+            .find(|i| i.slot == slot && i.key == self.scratch && same_parent(&i.parent))
         {
-            return s.info.clone();
+            return i.info.clone();
         }
         let info = Arc::new(make());
-        // The first key byte is the channel number: replace that channel's entry.
-        let channel = self.scratch.first().copied();
-        let slot = match self
-            .subs
-            .iter()
-            .position(|s| s.key.first().copied() == channel)
-        {
-            Some(i) => i,
-            None if self.subs.len() < MAX_SUBS => {
-                self.subs.push(Sub {
-                    key: Vec::new(),
-                    parent: parent.clone(),
-                    info: info.clone(),
-                });
-                self.subs.len() - 1
-            }
-            None => 0,
+        let entry = Identity {
+            slot,
+            key: std::mem::take(&mut self.scratch),
+            parent: parent.cloned(),
+            info: info.clone(),
         };
-        let s = &mut self.subs[slot];
-        std::mem::swap(&mut s.key, &mut self.scratch);
-        s.parent = parent.clone();
-        s.info = info.clone();
+        // One entry per slot (the slot's previous identity is replaced, and its key buffer
+        // reused as the next scratch).
+        match self.identities.iter().position(|i| i.slot == slot) {
+            Some(at) => self.scratch = std::mem::replace(&mut self.identities[at], entry).key,
+            None if self.identities.len() < MAX_IDENTITIES => self.identities.push(entry),
+            None => self.identities[0] = entry,
+        }
         info
     }
 }
