@@ -16,6 +16,7 @@ use crate::decimal::Decimal;
 use crate::time::Timestamp;
 
 pub mod heat;
+pub mod q;
 
 /// Units, spelled exactly as Home Assistant expects them (`m³`, `°C` with Unicode characters;
 /// see HA's `homeassistant.const.UnitOf*`).
@@ -157,9 +158,10 @@ impl Class {
     }
 }
 
-/// A named quantity with its fixed unit and meaning.
+/// What a quantity is: its key, name, fixed unit and meaning. Fixed quantities are `static`
+/// definitions ([`q`], the protocol modules' tables); [`Quantity`] points at one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Quantity {
+pub struct QuantityDef {
     /// The JSON key in the state payload and the discovery `object_id`: `[a-z0-9_]`.
     pub key: Cow<'static, str>,
     /// Human name shown by Home Assistant after the device name ("Energy import tariff 1").
@@ -172,9 +174,9 @@ pub struct Quantity {
     pub enabled_by_default: bool,
 }
 
-impl Quantity {
+impl QuantityDef {
     pub const fn new(key: &'static str, name: &'static str, unit: Unit, class: Class) -> Self {
-        Quantity {
+        QuantityDef {
             key: Cow::Borrowed(key),
             name: Cow::Borrowed(name),
             unit,
@@ -195,17 +197,86 @@ impl Quantity {
         self.enabled_by_default = false;
         self
     }
+}
+
+/// A named quantity with its fixed unit and meaning: a pointer to its [`QuantityDef`] (fields
+/// are read through it, `q.key`, `q.unit`).
+///
+/// Why a pointer: a P1 meter sends ~30 values a second and every one names its quantity, so
+/// carrying the definition inline (56 bytes) made each value 80 bytes to build, copy and
+/// drop; as a pointer a value is 40 bytes and the telegram's values fit glibc's small-block
+/// cache (`docs/benchmarks.md`). Known quantities point at a `static` definition; those only
+/// known at run time (a register's unit from the reply, a user-listed register) share one
+/// allocated definition.
+///
+/// Two quantities are equal when their definitions are, wherever those live.
+#[derive(Clone)]
+pub enum Quantity {
+    /// A definition known at compile time: `Quantity::Static(&QuantityDef::new(..))` in a
+    /// `const` or `static` item.
+    Static(&'static QuantityDef),
+    Shared(Arc<QuantityDef>),
+}
+
+impl Quantity {
+    /// A quantity defined at run time.
+    pub fn shared(def: QuantityDef) -> Self {
+        Quantity::Shared(Arc::new(def))
+    }
 
     /// A quantity whose key and name are only known at run time (user-listed registers).
     pub fn dynamic(key: String, name: String, unit: Unit, class: Class) -> Self {
-        Quantity {
+        Quantity::shared(QuantityDef {
             key: Cow::Owned(key),
             name: Cow::Owned(name),
             unit,
             class,
             diagnostic: false,
             enabled_by_default: true,
+        })
+    }
+
+    /// This quantity with another unit (and so a definition of its own), for inputs whose
+    /// meters choose the unit of a register (KMP, IEC 62056-21 heat energy).
+    pub fn with_unit(&self, unit: Unit) -> Self {
+        if self.unit == unit {
+            return self.clone();
         }
+        let mut def = QuantityDef::clone(self);
+        def.unit = unit;
+        Quantity::shared(def)
+    }
+}
+
+impl std::ops::Deref for Quantity {
+    type Target = QuantityDef;
+
+    #[inline]
+    fn deref(&self) -> &QuantityDef {
+        match self {
+            Quantity::Static(d) => d,
+            Quantity::Shared(d) => d,
+        }
+    }
+}
+
+impl PartialEq for Quantity {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq::<QuantityDef>(&**self, &**other) || **self == **other
+    }
+}
+
+impl Eq for Quantity {}
+
+impl std::hash::Hash for Quantity {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl fmt::Debug for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }
 
@@ -391,102 +462,6 @@ pub fn sanitize_id(raw: &str) -> String {
     } else {
         s
     }
-}
-
-/// The core quantities every input maps to. Their keys are the public contract of the state
-/// payload (documented in `docs/readings.md`); changing one breaks users' automations.
-pub mod q {
-    use super::{Class, Quantity, Unit};
-
-    pub const ENERGY_IMPORT_TOTAL: Quantity = Quantity::new(
-        "energy_import_total",
-        "Energy import",
-        Unit::KWh,
-        Class::Energy,
-    );
-    pub const ENERGY_IMPORT_T1: Quantity = Quantity::new(
-        "energy_import_t1",
-        "Energy import tariff 1",
-        Unit::KWh,
-        Class::Energy,
-    );
-    pub const ENERGY_IMPORT_T2: Quantity = Quantity::new(
-        "energy_import_t2",
-        "Energy import tariff 2",
-        Unit::KWh,
-        Class::Energy,
-    );
-    pub const ENERGY_EXPORT_TOTAL: Quantity = Quantity::new(
-        "energy_export_total",
-        "Energy export",
-        Unit::KWh,
-        Class::Energy,
-    );
-    pub const ENERGY_EXPORT_T1: Quantity = Quantity::new(
-        "energy_export_t1",
-        "Energy export tariff 1",
-        Unit::KWh,
-        Class::Energy,
-    );
-    pub const ENERGY_EXPORT_T2: Quantity = Quantity::new(
-        "energy_export_t2",
-        "Energy export tariff 2",
-        Unit::KWh,
-        Class::Energy,
-    );
-    pub const POWER_IMPORT: Quantity =
-        Quantity::new("power_import", "Power import", Unit::W, Class::Power);
-    pub const POWER_EXPORT: Quantity =
-        Quantity::new("power_export", "Power export", Unit::W, Class::Power);
-    pub const POWER_IMPORT_L1: Quantity =
-        Quantity::new("power_import_l1", "Power import L1", Unit::W, Class::Power).disabled();
-    pub const POWER_IMPORT_L2: Quantity =
-        Quantity::new("power_import_l2", "Power import L2", Unit::W, Class::Power).disabled();
-    pub const POWER_IMPORT_L3: Quantity =
-        Quantity::new("power_import_l3", "Power import L3", Unit::W, Class::Power).disabled();
-    pub const POWER_EXPORT_L1: Quantity =
-        Quantity::new("power_export_l1", "Power export L1", Unit::W, Class::Power).disabled();
-    pub const POWER_EXPORT_L2: Quantity =
-        Quantity::new("power_export_l2", "Power export L2", Unit::W, Class::Power).disabled();
-    pub const POWER_EXPORT_L3: Quantity =
-        Quantity::new("power_export_l3", "Power export L3", Unit::W, Class::Power).disabled();
-    pub const VOLTAGE_L1: Quantity =
-        Quantity::new("voltage_l1", "Voltage L1", Unit::V, Class::Voltage).diagnostic();
-    pub const VOLTAGE_L2: Quantity =
-        Quantity::new("voltage_l2", "Voltage L2", Unit::V, Class::Voltage)
-            .diagnostic()
-            .disabled();
-    pub const VOLTAGE_L3: Quantity =
-        Quantity::new("voltage_l3", "Voltage L3", Unit::V, Class::Voltage)
-            .diagnostic()
-            .disabled();
-    pub const CURRENT_L1: Quantity =
-        Quantity::new("current_l1", "Current L1", Unit::A, Class::Current).diagnostic();
-    pub const CURRENT_L2: Quantity =
-        Quantity::new("current_l2", "Current L2", Unit::A, Class::Current)
-            .diagnostic()
-            .disabled();
-    pub const CURRENT_L3: Quantity =
-        Quantity::new("current_l3", "Current L3", Unit::A, Class::Current)
-            .diagnostic()
-            .disabled();
-    pub const TARIFF: Quantity = Quantity::new("tariff", "Tariff", Unit::None, Class::Enumeration);
-    pub const POWER_FAILURES: Quantity =
-        Quantity::new("power_failures", "Power failures", Unit::None, Class::Count).diagnostic();
-    pub const LONG_POWER_FAILURES: Quantity = Quantity::new(
-        "long_power_failures",
-        "Long power failures",
-        Unit::None,
-        Class::Count,
-    )
-    .diagnostic();
-
-    // Sub-meters and heat meters.
-    pub const GAS: Quantity = Quantity::new("gas", "Gas", Unit::CubicMeter, Class::Gas);
-    pub const WATER: Quantity = Quantity::new("water", "Water", Unit::CubicMeter, Class::Water);
-    /// Heat energy in GJ, as Dutch/Belgian M-Bus heat meters send it.
-    pub const HEAT_ENERGY_GJ: Quantity =
-        Quantity::new("heat_energy", "Heat energy", Unit::GJ, Class::Energy);
 }
 
 #[cfg(test)]

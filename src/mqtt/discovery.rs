@@ -194,7 +194,7 @@ pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reading::q;
+    use crate::reading::{q, QuantityDef};
 
     #[test]
     fn energy_dashboard_pairs() {
@@ -212,7 +212,12 @@ mod tests {
             (Some("power"), Some("measurement"))
         );
         assert_eq!(classes(&q::TARIFF), (None, None));
-        let gcal = Quantity::new("heat_energy", "Heat", Unit::Gcal, Class::Energy);
+        let gcal = Quantity::shared(QuantityDef::new(
+            "heat_energy",
+            "Heat",
+            Unit::Gcal,
+            Class::Energy,
+        ));
         assert_eq!(classes(&gcal), (None, Some("total_increasing")));
     }
 

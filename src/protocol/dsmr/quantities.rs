@@ -4,13 +4,13 @@
 //! class) in `docs/readings.md`. Units are fixed per key: converters in `mapping` bring `Wh`,
 //! `kW`, `kvar`, `varh`, `kVA`, `dm3`, `MJ` to the unit named here.
 
-use crate::reading::{Class, Quantity, Unit};
+use crate::reading::{Class, Quantity, QuantityDef, Unit};
 
 macro_rules! quantities {
     ($($(#[$doc:meta])* $name:ident = ($key:literal, $label:literal, $unit:ident, $class:ident) $(.$m:ident())*;)*) => {
         $(
             $(#[$doc])*
-            pub const $name: Quantity = Quantity::new($key, $label, Unit::$unit, Class::$class)$(.$m())*;
+            pub const $name: Quantity = Quantity::Static(&QuantityDef::new($key, $label, Unit::$unit, Class::$class)$(.$m())*);
         )*
         /// Every quantity defined here (for docs and tests).
         pub const ALL: &[Quantity] = &[$($name),*];

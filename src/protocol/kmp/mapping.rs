@@ -1,13 +1,13 @@
 //! From a decoded register to a [`Measurement`]: unit scaling, the register map's unit rules,
 //! and `register_<id>` for registers the map does not know.
 
-use std::borrow::Cow;
-
 use super::codec::{RegisterEntry, RegisterValue};
 use super::registers::{lookup, UnitRule, VOLUME};
 use super::units::{self, Dim, UnitKind};
 use crate::decimal::Decimal;
-use crate::reading::{q, Class, Measurement, MeterKind, Quantity, RawField, Unit, Value};
+use crate::reading::{
+    q, Class, Measurement, MeterKind, Quantity, QuantityDef, RawField, Unit, Value,
+};
 
 use UnitRule::{Any, AsSent, Convert, Text};
 
@@ -67,12 +67,6 @@ fn dynamic(id: u16, unit: Unit, symbol: Option<&str>, class: Class) -> Quantity 
     Quantity::dynamic(format!("register_{id}"), name, unit, class)
 }
 
-fn with_unit(template: &Quantity, unit: Unit) -> Quantity {
-    let mut q = template.clone();
-    q.unit = unit;
-    q
-}
-
 /// What a decoded register becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mapped {
@@ -91,10 +85,10 @@ pub enum Mapped {
 pub fn map_entry(kind: MeterKind, entry: &RegisterEntry) -> Mapped {
     let id = entry.id;
     let known = lookup(id);
-    let template: Option<Cow<'_, Quantity>> = match (kind, id) {
+    let template: Option<Quantity> = match (kind, id) {
         // A water meter's V1 is its water counter (the core `water` key).
-        (MeterKind::Water, 0x0044) => Some(Cow::Owned(q::WATER)),
-        _ => known.map(|d| Cow::Borrowed(&d.quantity)),
+        (MeterKind::Water, 0x0044) => Some(q::WATER),
+        _ => known.map(|d| d.quantity.clone()),
     };
     let rule = match (kind, id) {
         (MeterKind::Water, 0x0044) => AsSent(VOLUME),
@@ -115,10 +109,7 @@ pub fn map_entry(kind: MeterKind, entry: &RegisterEntry) -> Mapped {
         RegisterValue::Clock { .. } | RegisterValue::Date { .. } => {
             let value = Value::Text(entry.value.to_string());
             match (template, rule) {
-                (Some(t), Text) => Mapped::Value(Measurement {
-                    quantity: t.into_owned(),
-                    value,
-                }),
+                (Some(t), Text) => Mapped::Value(Measurement { quantity: t, value }),
                 (Some(_), _) => fallback(
                     Measurement {
                         quantity: dynamic(id, Unit::None, None, Class::Text),
@@ -160,21 +151,25 @@ pub fn map_entry(kind: MeterKind, entry: &RegisterEntry) -> Mapped {
             };
             match rule {
                 AsSent(dims) if dims.contains(&dim) => Mapped::Value(Measurement {
-                    quantity: with_unit(&t, s.unit),
+                    quantity: t.with_unit(s.unit),
                     value: Value::Number(s.value),
                 }),
                 Convert => match units::convert(s.value, s.unit, t.unit) {
                     Some(v) => Mapped::Value(Measurement {
-                        quantity: t.into_owned(),
+                        quantity: t,
                         value: Value::Number(v),
                     }),
                     None => fallback(as_dynamic(), mismatch()),
                 },
                 Any => {
-                    let mut quantity = with_unit(&t, s.unit);
-                    if dim != Dim::Number {
-                        quantity.class = class_for_unit(s.unit);
-                    }
+                    let quantity = if dim == Dim::Number {
+                        t.with_unit(s.unit)
+                    } else {
+                        let mut def = QuantityDef::clone(&t);
+                        def.unit = s.unit;
+                        def.class = class_for_unit(s.unit);
+                        Quantity::shared(def)
+                    };
                     Mapped::Value(Measurement {
                         quantity,
                         value: Value::Number(s.value),

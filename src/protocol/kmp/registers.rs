@@ -8,7 +8,7 @@
 use super::frame::{DEFAULT_LINE, KAMSTRUP_382_LINE};
 use super::units::Dim;
 use crate::protocol::LineSettings;
-use crate::reading::{q, Class, MeterKind, Quantity, Unit};
+use crate::reading::{q, Class, MeterKind, Quantity, QuantityDef, Unit};
 
 /// How a register's unit is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,12 +47,23 @@ const HOURS: &[Dim] = &[Dim::Hours];
 const NUMBER: &[Dim] = &[Dim::Number];
 const VOL_TEMP: &[Dim] = &[Dim::VolumeTemperature];
 
-const fn def(id: u16, quantity: Quantity, rule: UnitRule) -> RegisterDef {
-    RegisterDef { id, quantity, rule }
+/// A table row. A macro, not a `const fn`: the definition behind `qty!` must sit in a struct
+/// expression to live in the `static` table.
+macro_rules! def {
+    ($id:expr, $quantity:expr, $rule:expr) => {
+        RegisterDef {
+            id: $id,
+            quantity: $quantity,
+            rule: $rule,
+        }
+    };
 }
 
-const fn qty(key: &'static str, name: &'static str, unit: Unit, class: Class) -> Quantity {
-    Quantity::new(key, name, unit, class)
+/// A register's quantity; `diagnostic`/`disabled` after a `;` (see [`QuantityDef`]).
+macro_rules! qty {
+    ($key:literal, $name:literal, $unit:expr, $class:expr $(; $m:ident)*) => {
+        Quantity::Static(&QuantityDef::new($key, $name, $unit, $class)$(.$m())*)
+    };
 }
 
 use UnitRule::{Any, AsSent, Convert, Text};
@@ -65,72 +76,72 @@ pub use super::mapping::{class_for_unit, map_entry, Mapped};
 pub static REGISTERS: &[RegisterDef] = &[
     // Energy registers E1..E9 (5512-301: E1 = V1(T1-T2) heat, E3 = V1(T2-T1) cooling,
     // E4/E5 forward/return energy, E6/E7 tap water, E8/E9 = m³×T1 / m³×T2).
-    def(0x003C, qty("heat_energy", "Heat energy", Unit::GJ, Class::Energy), AsSent(ENERGY)),
-    def(0x005E, qty("heat_energy_e2", "Heat energy E2", Unit::GJ, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x003F, qty("cooling_energy", "Cooling energy", Unit::GJ, Class::Energy), AsSent(ENERGY)),
-    def(0x003D, qty("inlet_energy", "Inlet energy E4", Unit::GJ, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x003E, qty("outlet_energy", "Outlet energy E5", Unit::GJ, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x005F, qty("tap_water_energy", "Tap water energy E6", Unit::GJ, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x0060, qty("tap_water_energy_e7", "Tap water energy E7", Unit::GJ, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x0061, qty("volume_temperature_flow", "Volume × flow temperature E8", Unit::CubicMeterCelsius, Class::Measurement).diagnostic().disabled(), AsSent(VOL_TEMP)),
-    def(0x006E, qty("volume_temperature_return", "Volume × return temperature E9", Unit::CubicMeterCelsius, Class::Measurement).diagnostic().disabled(), AsSent(VOL_TEMP)),
+    def!(0x003C, qty!("heat_energy", "Heat energy", Unit::GJ, Class::Energy), AsSent(ENERGY)),
+    def!(0x005E, qty!("heat_energy_e2", "Heat energy E2", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x003F, qty!("cooling_energy", "Cooling energy", Unit::GJ, Class::Energy), AsSent(ENERGY)),
+    def!(0x003D, qty!("inlet_energy", "Inlet energy E4", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x003E, qty!("outlet_energy", "Outlet energy E5", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x005F, qty!("tap_water_energy", "Tap water energy E6", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x0060, qty!("tap_water_energy_e7", "Tap water energy E7", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x0061, qty!("volume_temperature_flow", "Volume × flow temperature E8", Unit::CubicMeterCelsius, Class::Measurement; diagnostic; disabled), AsSent(VOL_TEMP)),
+    def!(0x006E, qty!("volume_temperature_return", "Volume × return temperature E9", Unit::CubicMeterCelsius, Class::Measurement; diagnostic; disabled), AsSent(VOL_TEMP)),
     // Volume and mass.
-    def(0x0044, qty("volume", "Volume", Unit::CubicMeter, Class::Volume), AsSent(VOLUME)),
-    def(0x0045, qty("volume_v2", "Volume V2", Unit::CubicMeter, Class::Volume).disabled(), AsSent(VOLUME)),
-    def(0x0048, qty("mass_m1", "Mass M1", Unit::Tonne, Class::Volume).disabled(), AsSent(MASS)),
-    def(0x0049, qty("mass_m2", "Mass M2", Unit::Tonne, Class::Volume).disabled(), AsSent(MASS)),
-    def(0x0054, qty("pulse_input_a", "Pulse input VA", Unit::CubicMeter, Class::Volume).disabled(), Any),
-    def(0x0055, qty("pulse_input_b", "Pulse input VB", Unit::CubicMeter, Class::Volume).disabled(), Any),
+    def!(0x0044, qty!("volume", "Volume", Unit::CubicMeter, Class::Volume), AsSent(VOLUME)),
+    def!(0x0045, qty!("volume_v2", "Volume V2", Unit::CubicMeter, Class::Volume; disabled), AsSent(VOLUME)),
+    def!(0x0048, qty!("mass_m1", "Mass M1", Unit::Tonne, Class::Volume; disabled), AsSent(MASS)),
+    def!(0x0049, qty!("mass_m2", "Mass M2", Unit::Tonne, Class::Volume; disabled), AsSent(MASS)),
+    def!(0x0054, qty!("pulse_input_a", "Pulse input VA", Unit::CubicMeter, Class::Volume; disabled), Any),
+    def!(0x0055, qty!("pulse_input_b", "Pulse input VB", Unit::CubicMeter, Class::Volume; disabled), Any),
     // Instantaneous values.
-    def(0x0056, qty("temperature_flow", "Flow temperature", Unit::Celsius, Class::Temperature), AsSent(TEMP)),
-    def(0x0057, qty("temperature_return", "Return temperature", Unit::Celsius, Class::Temperature), AsSent(TEMP)),
-    def(0x0058, qty("temperature_t3", "Temperature T3", Unit::Celsius, Class::Temperature).disabled(), AsSent(TEMP)),
-    def(0x007A, qty("temperature_t4", "Temperature T4", Unit::Celsius, Class::Temperature).disabled(), AsSent(TEMP)),
-    def(0x0059, qty("temperature_difference", "Temperature difference", Unit::Kelvin, Class::TemperatureDifference), AsSent(TEMP_DIFF)),
-    def(0x005B, qty("pressure_p1", "Pressure P1", Unit::Bar, Class::Pressure).disabled(), AsSent(PRESSURE)),
-    def(0x005C, qty("pressure_p2", "Pressure P2", Unit::Bar, Class::Pressure).disabled(), AsSent(PRESSURE)),
-    def(0x004A, qty("flow", "Flow", Unit::LiterPerHour, Class::Flow), AsSent(FLOW)),
-    def(0x004B, qty("flow_v2", "Flow V2", Unit::LiterPerHour, Class::Flow).disabled(), AsSent(FLOW)),
-    def(0x0050, qty("power", "Power", Unit::KW, Class::Power), AsSent(POWER)),
+    def!(0x0056, qty!("temperature_flow", "Flow temperature", Unit::Celsius, Class::Temperature), AsSent(TEMP)),
+    def!(0x0057, qty!("temperature_return", "Return temperature", Unit::Celsius, Class::Temperature), AsSent(TEMP)),
+    def!(0x0058, qty!("temperature_t3", "Temperature T3", Unit::Celsius, Class::Temperature; disabled), AsSent(TEMP)),
+    def!(0x007A, qty!("temperature_t4", "Temperature T4", Unit::Celsius, Class::Temperature; disabled), AsSent(TEMP)),
+    def!(0x0059, qty!("temperature_difference", "Temperature difference", Unit::Kelvin, Class::TemperatureDifference), AsSent(TEMP_DIFF)),
+    def!(0x005B, qty!("pressure_p1", "Pressure P1", Unit::Bar, Class::Pressure; disabled), AsSent(PRESSURE)),
+    def!(0x005C, qty!("pressure_p2", "Pressure P2", Unit::Bar, Class::Pressure; disabled), AsSent(PRESSURE)),
+    def!(0x004A, qty!("flow", "Flow", Unit::LiterPerHour, Class::Flow), AsSent(FLOW)),
+    def!(0x004B, qty!("flow_v2", "Flow V2", Unit::LiterPerHour, Class::Flow; disabled), AsSent(FLOW)),
+    def!(0x0050, qty!("power", "Power", Unit::KW, Class::Power), AsSent(POWER)),
     // Counters and state.
-    def(0x03EC, qty("operating_hours", "Operating hours", Unit::Hour, Class::Duration).diagnostic(), AsSent(HOURS)),
-    def(0x0063, qty("info_code", "Info code", Unit::None, Class::Enumeration).diagnostic(), AsSent(NUMBER)),
-    def(0x0071, qty("info_event_count", "Info events", Unit::None, Class::Count).diagnostic(), AsSent(NUMBER)),
-    def(0x00AF, qty("error_hours", "Error hours", Unit::Hour, Class::Duration).diagnostic(), AsSent(HOURS)),
-    def(0x03EA, qty("meter_clock", "Meter clock", Unit::None, Class::Text).diagnostic().disabled(), Text),
-    def(0x03EB, qty("meter_date", "Meter date", Unit::None, Class::Text).diagnostic().disabled(), Text),
+    def!(0x03EC, qty!("operating_hours", "Operating hours", Unit::Hour, Class::Duration; diagnostic), AsSent(HOURS)),
+    def!(0x0063, qty!("info_code", "Info code", Unit::None, Class::Enumeration; diagnostic), AsSent(NUMBER)),
+    def!(0x0071, qty!("info_event_count", "Info events", Unit::None, Class::Count; diagnostic), AsSent(NUMBER)),
+    def!(0x00AF, qty!("error_hours", "Error hours", Unit::Hour, Class::Duration; diagnostic), AsSent(HOURS)),
+    def!(0x03EA, qty!("meter_clock", "Meter clock", Unit::None, Class::Text; diagnostic; disabled), Text),
+    def!(0x03EB, qty!("meter_date", "Meter date", Unit::None, Class::Text; diagnostic; disabled), Text),
     // Identity and configuration.
-    def(0x03E9, qty("serial_number", "Serial number", Unit::None, Class::Enumeration).diagnostic().disabled(), AsSent(NUMBER)),
-    def(0x0098, qty("program_number", "Program number", Unit::None, Class::Enumeration).diagnostic().disabled(), AsSent(NUMBER)),
-    def(0x0099, qty("config_number_1", "Config number 1", Unit::None, Class::Enumeration).diagnostic().disabled(), AsSent(NUMBER)),
-    def(0x00A8, qty("config_number_2", "Config number 2", Unit::None, Class::Enumeration).diagnostic().disabled(), AsSent(NUMBER)),
-    def(0x03ED, qty("software_edition", "Software edition", Unit::None, Class::Enumeration).diagnostic().disabled(), AsSent(NUMBER)),
+    def!(0x03E9, qty!("serial_number", "Serial number", Unit::None, Class::Enumeration; diagnostic; disabled), AsSent(NUMBER)),
+    def!(0x0098, qty!("program_number", "Program number", Unit::None, Class::Enumeration; diagnostic; disabled), AsSent(NUMBER)),
+    def!(0x0099, qty!("config_number_1", "Config number 1", Unit::None, Class::Enumeration; diagnostic; disabled), AsSent(NUMBER)),
+    def!(0x00A8, qty!("config_number_2", "Config number 2", Unit::None, Class::Enumeration; diagnostic; disabled), AsSent(NUMBER)),
+    def!(0x03ED, qty!("software_edition", "Software edition", Unit::None, Class::Enumeration; diagnostic; disabled), AsSent(NUMBER)),
     // High-resolution registers. 0x009B is "high-resolution energy register for testing
     // purposes" (5512-301 via PyKamstrup); on an MC602 it counts Wh from its activation, not
     // from zero (esphome_multical402 #5), so it is not E1.
-    def(0x009B, qty("heat_energy_test_counter", "Heat energy test counter", Unit::Wh, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x00EF, qty("volume_high_res", "Volume (high resolution)", Unit::CubicMeter, Class::Volume).disabled(), AsSent(VOLUME)),
-    def(0x010A, qty("heat_energy_high_res", "Heat energy (high resolution)", Unit::KWh, Class::Energy).disabled(), AsSent(ENERGY)),
-    def(0x010B, qty("cooling_energy_high_res", "Cooling energy (high resolution)", Unit::KWh, Class::Energy).disabled(), AsSent(ENERGY)),
+    def!(0x009B, qty!("heat_energy_test_counter", "Heat energy test counter", Unit::Wh, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x00EF, qty!("volume_high_res", "Volume (high resolution)", Unit::CubicMeter, Class::Volume; disabled), AsSent(VOLUME)),
+    def!(0x010A, qty!("heat_energy_high_res", "Heat energy (high resolution)", Unit::KWh, Class::Energy; disabled), AsSent(ENERGY)),
+    def!(0x010B, qty!("cooling_energy_high_res", "Cooling energy (high resolution)", Unit::KWh, Class::Energy; disabled), AsSent(ENERGY)),
     // Kamstrup 382 electricity meter (PyKamstrup `kamstrup_382_var`; PyKMP names 1344-1346).
-    def(0x0001, q::ENERGY_IMPORT_TOTAL, Convert),
-    def(0x0002, q::ENERGY_EXPORT_TOTAL, Convert),
-    def(0x000D, qty("energy_import_high_res", "Energy import (high resolution)", Unit::KWh, Class::Energy).disabled(), Convert),
-    def(0x000E, qty("energy_export_high_res", "Energy export (high resolution)", Unit::KWh, Class::Energy).disabled(), Convert),
-    def(0x03FF, q::POWER_IMPORT, Convert),
-    def(0x0400, q::POWER_EXPORT, Convert),
-    def(0x041E, q::VOLTAGE_L1, Convert),
-    def(0x041F, q::VOLTAGE_L2, Convert),
-    def(0x0420, q::VOLTAGE_L3, Convert),
-    def(0x0434, q::CURRENT_L1, Convert),
-    def(0x0435, q::CURRENT_L2, Convert),
-    def(0x0436, q::CURRENT_L3, Convert),
-    def(0x0438, q::POWER_IMPORT_L1, Convert),
-    def(0x0439, q::POWER_IMPORT_L2, Convert),
-    def(0x043A, q::POWER_IMPORT_L3, Convert),
-    def(0x0540, q::POWER_EXPORT_L1, Convert),
-    def(0x0541, q::POWER_EXPORT_L2, Convert),
-    def(0x0542, q::POWER_EXPORT_L3, Convert),
+    def!(0x0001, q::ENERGY_IMPORT_TOTAL, Convert),
+    def!(0x0002, q::ENERGY_EXPORT_TOTAL, Convert),
+    def!(0x000D, qty!("energy_import_high_res", "Energy import (high resolution)", Unit::KWh, Class::Energy; disabled), Convert),
+    def!(0x000E, qty!("energy_export_high_res", "Energy export (high resolution)", Unit::KWh, Class::Energy; disabled), Convert),
+    def!(0x03FF, q::POWER_IMPORT, Convert),
+    def!(0x0400, q::POWER_EXPORT, Convert),
+    def!(0x041E, q::VOLTAGE_L1, Convert),
+    def!(0x041F, q::VOLTAGE_L2, Convert),
+    def!(0x0420, q::VOLTAGE_L3, Convert),
+    def!(0x0434, q::CURRENT_L1, Convert),
+    def!(0x0435, q::CURRENT_L2, Convert),
+    def!(0x0436, q::CURRENT_L3, Convert),
+    def!(0x0438, q::POWER_IMPORT_L1, Convert),
+    def!(0x0439, q::POWER_IMPORT_L2, Convert),
+    def!(0x043A, q::POWER_IMPORT_L3, Convert),
+    def!(0x0540, q::POWER_EXPORT_L1, Convert),
+    def!(0x0541, q::POWER_EXPORT_L2, Convert),
+    def!(0x0542, q::POWER_EXPORT_L3, Convert),
 ];
 
 /// The definition of register `id`, if it is in [`REGISTERS`].
