@@ -39,9 +39,15 @@ fn with_unit_changes_only_the_unit() {
     let gj = crate::reading::heat::heat_energy(Unit::GJ);
     let mwh = gj.with_unit(Unit::MWh);
     assert_eq!(mwh.unit, Unit::MWh);
-    assert_eq!((mwh.key.as_ref(), mwh.class), ("heat_energy", Class::Energy));
+    assert_eq!(
+        (mwh.key.as_ref(), mwh.class),
+        ("heat_energy", Class::Energy)
+    );
     assert_ne!(mwh, gj);
-    assert!(matches!(q::GAS.with_unit(Unit::CubicMeter), Quantity::Static(_)));
+    assert!(matches!(
+        q::GAS.with_unit(Unit::CubicMeter),
+        Quantity::Static(_)
+    ));
 }
 
 /// A value is built, copied and dropped ~30 times per P1 telegram: the quantity is a pointer
