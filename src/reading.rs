@@ -15,6 +15,28 @@ use std::sync::Arc;
 use crate::decimal::Decimal;
 use crate::time::Timestamp;
 
+/// `pub const` [`Quantity`]s on `static` definitions, and `ALL`, every one of them (for docs
+/// and tests): `NAME = ("key", "Name", Unit, Class).diagnostic().disabled();`.
+macro_rules! quantities {
+    ($($(#[$doc:meta])* $name:ident = ($key:literal, $label:literal, $unit:ident, $class:ident) $(.$m:ident())*;)*) => {
+        $(
+            $(#[$doc])*
+            pub const $name: $crate::reading::Quantity = $crate::reading::Quantity::Static(
+                &$crate::reading::QuantityDef::new(
+                    $key,
+                    $label,
+                    $crate::reading::Unit::$unit,
+                    $crate::reading::Class::$class,
+                )
+                $(.$m())*,
+            );
+        )*
+        /// Every quantity defined here (for docs and tests).
+        pub const ALL: &[$crate::reading::Quantity] = &[$($name),*];
+    };
+}
+pub(crate) use quantities;
+
 pub mod heat;
 pub mod q;
 

@@ -4,18 +4,7 @@
 //! class) in `docs/readings.md`. Units are fixed per key: converters in `mapping` bring `Wh`,
 //! `kW`, `kvar`, `varh`, `kVA`, `dm3`, `MJ` to the unit named here.
 
-use crate::reading::{Class, Quantity, QuantityDef, Unit};
-
-macro_rules! quantities {
-    ($($(#[$doc:meta])* $name:ident = ($key:literal, $label:literal, $unit:ident, $class:ident) $(.$m:ident())*;)*) => {
-        $(
-            $(#[$doc])*
-            pub const $name: Quantity = Quantity::Static(&QuantityDef::new($key, $label, Unit::$unit, Class::$class)$(.$m())*);
-        )*
-        /// Every quantity defined here (for docs and tests).
-        pub const ALL: &[Quantity] = &[$($name),*];
-    };
-}
+use crate::reading::quantities;
 
 quantities! {
     /// `1-0:1.8.3` / `1-0:1.8.4`: tariffs 3 and 4 (Hungary, DSMR 5.0.2 §6.12 allows up to 4).
