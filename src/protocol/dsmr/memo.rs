@@ -329,6 +329,10 @@ impl Memo {
 /// line end follows at once and the next line cannot continue the object (a balanced object is
 /// only continued by a line opening with `(`; one that starts with a digit, is blank or
 /// absent does not).
+///
+/// Blank means `\n` or `\r\n` and nothing else: lines end at LF and are trimmed, so a line
+/// `\r(…)` opens with `(` and continues the object (the differential check found a replay
+/// there, `tests/dsmr_memo.rs` `a_stray_cr_before_a_continuation_is_not_a_blank_line`).
 #[inline]
 fn line_end(rest: &[u8], n: usize) -> Option<usize> {
     let end = match rest.get(n..)? {
@@ -336,8 +340,8 @@ fn line_end(rest: &[u8], n: usize) -> Option<usize> {
         [b'\n', ..] => 1,
         _ => return None,
     };
-    match rest.get(n + end) {
-        None | Some(b'0'..=b'9' | b'\r' | b'\n') => Some(n + end),
+    match rest.get(n + end..)? {
+        [] | [b'0'..=b'9', ..] | [b'\n', ..] | [b'\r', b'\n', ..] => Some(n + end),
         _ => None,
     }
 }
