@@ -340,8 +340,10 @@ fn line_end(rest: &[u8], n: usize) -> Option<usize> {
         [b'\n', ..] => 1,
         _ => return None,
     };
-    match rest.get(n + end..)? {
-        [] | [b'0'..=b'9', ..] | [b'\n', ..] | [b'\r', b'\n', ..] => Some(n + end),
+    let next = n + end;
+    match rest.get(next) {
+        None | Some(b'0'..=b'9' | b'\n') => Some(next),
+        Some(b'\r') if rest.get(next + 1) == Some(&b'\n') => Some(next),
         _ => None,
     }
 }
