@@ -1,6 +1,7 @@
 //! Framer + decryption + parser on arbitrary bytes: must never panic, never buffer more than
-//! `MAX_TELEGRAM`, give the same events however the input is chunked, and the same events
-//! again from a decoder that has already seen the input (what the decoder remembers between
+//! `MAX_TELEGRAM`, give the same events however the input is chunked, the same events as a
+//! decoder that forgets every telegram (`P1Decoder::without_memory`), and the same events again
+//! from a decoder that has already seen the input (what the decoder remembers between
 //! telegrams must never change its output).
 //!
 //! Run: `cargo +nightly fuzz run dsmr -- -max_total_time=600` (from the repository root).
@@ -54,6 +55,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, chunked);
     let again = events_in(&mut d, data, data.len());
     assert_eq!(whole, again);
+    // The memo against no memo: comparing the memo only with itself missed two faults that
+    // both runs shared (docs/benchmarks.md, DSMR core).
+    let forgetful = events_in(&mut P1Decoder::without_memory(opts.clone()), data, chunk);
+    assert_eq!(whole, forgetful);
     let now = Timestamp::from_unix_seconds(0);
     let _ = parse_telegram(data, &opts, now);
     let t = parse_unchecked(data, &opts, now);

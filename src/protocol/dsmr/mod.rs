@@ -200,6 +200,8 @@ pub struct P1Decoder {
     finishing: bool,
     /// What the telegrams so far had (a meter repeats most of every telegram).
     memo: memo::Memo,
+    /// `false`: every telegram is decoded as by a fresh decoder ([`Self::without_memory`]).
+    remember: bool,
 }
 
 impl P1Decoder {
@@ -213,6 +215,17 @@ impl P1Decoder {
             pos: 0,
             finishing: false,
             memo: memo::Memo::default(),
+            remember: true,
+        }
+    }
+
+    /// A decoder that forgets each telegram once it is decoded, as if every telegram came to a
+    /// new decoder. It gives the same events as [`Self::new`], only slower: it exists so that
+    /// this can be checked (the `dsmr` fuzz target and `tests/dsmr_memo.rs` compare the two).
+    pub fn without_memory(opts: DecoderOptions) -> Self {
+        P1Decoder {
+            remember: false,
+            ..Self::new(opts)
         }
     }
 
@@ -292,6 +305,9 @@ impl P1Decoder {
             }
         };
         self.sync_stats();
+        if !self.remember {
+            self.memo = memo::Memo::default();
+        }
         let event = match telegram::decode_frame(frame, &self.opts, now, &mut self.memo) {
             Ok(t) => {
                 self.stats.telegrams += 1;
