@@ -25,8 +25,8 @@
 //! cut the same object (one balanced line starting with its code, followed by a line end and a
 //! line that cannot continue it). So the memo changes speed, never output: `tests/dsmr_memo.rs`
 //! compares one long-lived decoder with a fresh decoder per telegram over the corpus, a real
-//! capture and random edits, and the `dsmr` fuzz target decodes every input twice with one
-//! decoder.
+//! capture and random edits, and the `dsmr` fuzz target checks every input against a decoder
+//! without memory ([`super::P1Decoder::without_memory`]) and decodes it twice with one decoder.
 //!
 //! Bounded: at most [`MAX_LINES`] objects of at most [`MAX_TEXT`] bytes with at most
 //! [`MAX_VALUES`] values each, and [`MAX_IDENTITIES`] meter identities.
