@@ -8,46 +8,43 @@ use common::*;
 use meter2mqtt::protocol::dsmr::{crc16_arc, DecoderOptions, P1Decoder, P1Event};
 use proptest::prelude::*;
 
-/// Every event `telegrams` give when pushed one after the other into one decoder.
+/// Every event `telegrams` give when pushed one after the other into `d`.
+fn decode_all(mut d: P1Decoder, telegrams: &[Vec<u8>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in telegrams {
+        d.push(t);
+        d.finish();
+        while let Some(e) = d.next_event(now()) {
+            out.push(format!("{e:?}"));
+        }
+    }
+    out
+}
+
+/// Through one decoder (what it remembers carries over).
 fn one_decoder(telegrams: &[Vec<u8>]) -> Vec<String> {
-    let mut d = P1Decoder::new(DecoderOptions::default());
-    let mut out = Vec::new();
-    for t in telegrams {
-        d.push(t);
-        d.finish();
-        while let Some(e) = d.next_event(now()) {
-            out.push(format!("{e:?}"));
-        }
-    }
-    out
+    decode_all(P1Decoder::new(DecoderOptions::default()), telegrams)
 }
 
-/// The same through one `P1Decoder::without_memory` (the `dsmr` fuzz target's reference).
+/// Through one `P1Decoder::without_memory` (the `dsmr` fuzz target's reference).
 fn forgetful_decoder(telegrams: &[Vec<u8>]) -> Vec<String> {
-    let mut d = P1Decoder::without_memory(DecoderOptions::default());
-    let mut out = Vec::new();
-    for t in telegrams {
-        d.push(t);
-        d.finish();
-        while let Some(e) = d.next_event(now()) {
-            out.push(format!("{e:?}"));
-        }
-    }
-    out
+    decode_all(
+        P1Decoder::without_memory(DecoderOptions::default()),
+        telegrams,
+    )
 }
 
-/// The same, each telegram in a decoder of its own (nothing remembered).
+/// Each telegram in a decoder of its own (nothing remembered).
 fn fresh_decoders(telegrams: &[Vec<u8>]) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in telegrams {
-        let mut d = P1Decoder::new(DecoderOptions::default());
-        d.push(t);
-        d.finish();
-        while let Some(e) = d.next_event(now()) {
-            out.push(format!("{e:?}"));
-        }
-    }
-    out
+    telegrams
+        .iter()
+        .flat_map(|t| {
+            decode_all(
+                P1Decoder::new(DecoderOptions::default()),
+                std::slice::from_ref(t),
+            )
+        })
+        .collect()
 }
 
 fn split_telegrams(stream: &[u8]) -> Vec<Vec<u8>> {

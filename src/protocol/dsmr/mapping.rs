@@ -101,7 +101,6 @@ pub struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    /// For a body of about `lines` lines (room for one value per line and a few more).
     /// Room for `values` values (more grow the list).
     pub fn new(values: usize) -> Self {
         Builder {

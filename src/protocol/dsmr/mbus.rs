@@ -122,10 +122,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
                         device_type: t,
                     }
                 }
-                None => {
-                    b.bad_value(o);
-                    Effect::Other
-                }
+                None => malformed(b, o),
             };
         }
         (96, 1, 0) | (96, 1, 1) => {
@@ -141,10 +138,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
         // `0-n:24.2.1(time)(value*unit)`; e-MUCS `0-n:24.2.3` for uncorrected gas.
         (24, 2, 1) | (24, 2, 3) => {
             let (Some(t), Some(v)) = (g.next(), g.next()) else {
-                {
-                    b.bad_value(o);
-                    return Effect::Other;
-                }
+                return malformed(b, o);
             };
             time = Some(t);
             pending = parser::number(v).map(|(value, unit)| Pending {
@@ -172,10 +166,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
         }
         (24, 4, 0) | (96, 3, 10) => {
             let Some((v, _)) = parser::number(first) else {
-                {
-                    b.bad_value(o);
-                    return Effect::Other;
-                }
+                return malformed(b, o);
             };
             with(b, n, |ch| {
                 if c == 24 {
@@ -200,10 +191,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
         }
     }
     let Some(p) = pending else {
-        {
-            b.bad_value(o);
-            return Effect::Other;
-        }
+        return malformed(b, o);
     };
     let t = time.and_then(|t| b.time(t, MBUS_TIME[(n as usize).min(MBUS_TIME.len() - 1)]));
     with(b, n, |ch| {
@@ -214,6 +202,12 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
             ch.time = t;
         }
     });
+    Effect::Other
+}
+
+/// A line that does not read: warned about, never replayed.
+fn malformed(b: &mut Builder<'_>, o: &Object<'_>) -> Effect {
+    b.bad_value(o);
     Effect::Other
 }
 

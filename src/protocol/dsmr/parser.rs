@@ -215,12 +215,7 @@ impl<'a> Objects<'a, '_> {
     #[inline(always)]
     fn fast(&mut self) -> Option<Object<'a>> {
         // Blank lines (after the header) are skipped, as the general path does.
-        while let [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] = self.rest {
-            self.rest = rest;
-            self.plain = None;
-            self.ahead = None;
-        }
-        let r = self.rest;
+        let r = self.rest();
         let (obis, i) = match self.plain.take() {
             Some(p) => p,
             None => self.cache.parse_plain(r.first_chunk::<32>()?)?,
@@ -263,9 +258,7 @@ impl<'a> Objects<'a, '_> {
             number: number.map(|(n, _)| n),
         })
     }
-}
 
-impl<'a> Objects<'a, '_> {
     /// What is left of the body after any blank lines (`\n`, `\r\n`), without reading it.
     #[inline]
     pub fn rest(&mut self) -> &'a [u8] {

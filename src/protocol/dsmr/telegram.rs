@@ -7,7 +7,6 @@ use super::memo::{self, Memo};
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram};
 use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
-
 use crate::time::Timestamp;
 
 /// Decode one complete telegram (or encrypted frame): CRC checked, like the streaming decoder.
