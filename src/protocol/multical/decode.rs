@@ -1,7 +1,7 @@
 //! `/#1`, `/#2`, `/#C` replies → a normalised [`Reading`].
 
 use super::reply::{Hash1, Hash2, HashC};
-use super::scaling::{FlowUnit, ProgramNumber, Scaling, ScalingError};
+use super::scaling::{ProgramNumber, Scaling, ScalingError};
 use crate::decimal::Decimal;
 use crate::protocol::iec61107::units::convert;
 use crate::reading::heat as heat_q;
@@ -55,20 +55,27 @@ pub fn heat_meter_info(customer: Option<&str>, fallback_id: &str) -> MeterInfo {
     info
 }
 
-/// A field value with `decimals` decimals: exact (`Decimal::new(mantissa, -decimals)`).
-fn scaled(raw: u64, decimals: u8) -> Decimal {
-    // Fields are at most 11 digits (checked by the reply parser), so they fit an i64, and
-    // decimals come from the CCC table or configuration (single digits).
-    Decimal::new(raw as i64, -(decimals.min(18) as i8))
+/// A field value with `decimals` decimals: exact (`Decimal::new(mantissa, -decimals)`); a
+/// negative count (the CCC table's "x10") multiplies.
+fn scaled(raw: u64, decimals: i8) -> Decimal {
+    // Fields are at most 11 digits (checked by the reply parser), so they fit an i64. The
+    // decimals come from the CCC table (-1 to 3) or configuration: clamped so that negating
+    // them cannot overflow and the value stays printable.
+    Decimal::new(raw as i64, -decimals.clamp(-18, 18))
 }
 
 /// Flow in the `flow` key's unit (L/h), converted exactly from the meter's flow unit.
 fn flow_lph(raw: u64, s: &Scaling) -> Option<Decimal> {
-    let v = scaled(raw, s.flow_decimals);
-    match s.flow_unit {
-        FlowUnit::LiterPerHour => Some(v),
-        FlowUnit::CubicMeterPerHour => convert(v, Unit::CubicMeterPerHour, Unit::LiterPerHour),
-    }
+    convert(
+        scaled(raw, s.flow_decimals),
+        s.flow_unit.unit(),
+        Unit::LiterPerHour,
+    )
+}
+
+/// Power in the `power` key's unit (kW), converted exactly from the meter's kW or MW.
+fn power_kw(raw: u64, s: &Scaling) -> Option<Decimal> {
+    convert(scaled(raw, s.power_decimals), s.power_unit.unit(), Unit::KW)
 }
 
 /// Build the reading. Scaling comes from `configured` or else `/#2`'s program number (or the
@@ -106,14 +113,15 @@ pub fn decode(
     r.push_number(heat_q::TEMPERATURE_FLOW, centi(hash1.t1));
     r.push_number(heat_q::TEMPERATURE_RETURN, centi(hash1.t2));
     r.push_number(heat_q::TEMPERATURE_DIFFERENCE, centi(hash1.t1_t2));
-    r.push_number(heat_q::POWER, scaled(hash1.power, s.power_decimals));
+    if let Some(p) = power_kw(hash1.power, &s) {
+        r.push_number(heat_q::POWER, p);
+    }
     if let Some(f) = flow_lph(hash1.flow, &s) {
         r.push_number(heat_q::FLOW, f);
     }
-    r.push_number(
-        heat_q::PEAK_POWER,
-        scaled(hash1.peak_power, s.power_decimals),
-    );
+    if let Some(p) = power_kw(hash1.peak_power, &s) {
+        r.push_number(heat_q::PEAK_POWER, p);
+    }
     r.push_number(heat_q::INFO_CODE, Decimal::from_int(hash1.info as i64));
     if let Some(c) = hash_c {
         r.push_number(heat_q::TEMPERATURE_T3, centi(c.t3));
@@ -122,6 +130,8 @@ pub fn decode(
         }
         match s.pressure_decimals {
             Some(d) => {
+                // At most 18 (as `scaled` clamps), so the cast keeps the value.
+                let d = d.min(18) as i8;
                 r.push_number(heat_q::PRESSURE_P1, scaled(c.p1, d));
                 r.push_number(heat_q::PRESSURE_P2, scaled(c.p2, d));
             }

@@ -11,17 +11,19 @@
 //! `tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`.
 //!
 //! Code map: [`reply`] parses the strings, [`scaling`] turns the program number into decimals
-//! and units, [`mod@decode`] builds [`crate::reading::Reading`]s, [`session`] is the
+//! and units with the manual's CCC table in [`ccc`], [`mod@decode`] builds [`crate::reading::Reading`]s, [`session`] is the
 //! [`crate::protocol::PollSession`].
 
+pub mod ccc;
 pub mod decode;
 pub mod reply;
 pub mod scaling;
 pub mod session;
 
+pub use ccc::{CccRow, CCC_TABLE};
 pub use decode::{decode, heat_meter_info, Decoded, MulticalIdentity, Replies};
 pub use reply::{parse_hash1, parse_hash2, parse_hash_c, Hash1, Hash2, HashC, ReplyError};
-pub use scaling::{EnergyUnit, FlowUnit, ProgramNumber, Scaling, ScalingError};
+pub use scaling::{EnergyUnit, FlowUnit, PowerUnit, ProgramNumber, Scaling, ScalingError};
 pub use session::{MulticalOptions, MulticalSession};
 
 use crate::protocol::{LineSettings, Parity};

@@ -4,9 +4,11 @@
 //! A = flow sensor position (3 flow pipe, 4 return pipe), B = energy unit (2 GJ, 3 kWh, 4 MWh,
 //! 5 Gcal), CCC = flow sensor coding, which fixes the number of decimals shown for energy,
 //! volume, flow and power. Peers disagree on the decimals (GJ/100 vs GJ/1000), so this module
-//! never guesses: a CCC code is only in [`CCC_TABLE`] when its decimals are backed by a source,
-//! and every other code makes [`Scaling::from_program`] fail with the way to configure it.
+//! never guesses: the decimals come from the manual's CCC table ([`super::ccc`]), and a code
+//! that is not in it makes [`Scaling::from_program`] fail with the code and the way to
+//! configure it.
 
+use super::ccc;
 use crate::reading::Unit;
 
 /// The meter's program number A-B-CCC as sent in `/#2` field 8 (`0044119` = 4-4-119).
@@ -37,6 +39,15 @@ impl ProgramNumber {
             }),
             _ => None,
         }
+    }
+}
+
+impl ProgramNumber {
+    /// The 7-digit `/#2` field `00ABCCC` for this program number (what a meter sends; the
+    /// simulator uses it). Digits above 9 in `a` or `b` are not a program number and give a
+    /// field that [`ProgramNumber::parse`] rejects.
+    pub fn hash2_field(&self) -> String {
+        format!("00{}{}{:03}", self.a, self.b, self.ccc)
     }
 }
 
@@ -89,60 +100,56 @@ pub enum FlowUnit {
     CubicMeterPerHour,
 }
 
-/// How to turn `/#1` integers into values. Users whose CCC code is not in [`CCC_TABLE`] give
-/// this in the configuration: the decimals are the ones the meter's own display shows.
+impl FlowUnit {
+    pub fn unit(self) -> Unit {
+        match self {
+            FlowUnit::LiterPerHour => Unit::LiterPerHour,
+            FlowUnit::CubicMeterPerHour => Unit::CubicMeterPerHour,
+        }
+    }
+}
+
+/// Unit of the power fields: kW up to qp 40 m³/h, MW for larger flow sensors (the CCC
+/// table's kW and MW columns, 5511-634 §2.2.1).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize,
+)]
+pub enum PowerUnit {
+    #[default]
+    #[serde(rename = "kW")]
+    Kw,
+    #[serde(rename = "MW")]
+    Mw,
+}
+
+impl PowerUnit {
+    pub fn unit(self) -> Unit {
+        match self {
+            PowerUnit::Kw => Unit::KW,
+            PowerUnit::Mw => Unit::MW,
+        }
+    }
+}
+
+/// How to turn `/#1` integers into values. Users whose CCC code is not in the table give
+/// this in the configuration: the decimals are the ones the meter's own display shows. A
+/// negative count means the display counts in tens (the table's "x10", `-1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct Scaling {
     pub energy_unit: EnergyUnit,
-    pub energy_decimals: u8,
-    pub volume_decimals: u8,
+    pub energy_decimals: i8,
+    pub volume_decimals: i8,
     pub flow_unit: FlowUnit,
-    pub flow_decimals: u8,
-    /// Power is in kW on these meters (CCC table column "kW").
-    pub power_decimals: u8,
+    pub flow_decimals: i8,
+    /// kW unless configured (every configuration written before MW rows existed meant kW).
+    #[serde(default)]
+    pub power_unit: PowerUnit,
+    pub power_decimals: i8,
     /// `/#C` pressures P1/P2 in bar: no source gives their resolution, so they are only
     /// published when this is configured (otherwise kept raw).
     #[serde(default)]
     pub pressure_decimals: Option<u8>,
 }
-
-/// The decimals one CCC code gives each column of the manual's table. `None` where the
-/// table has "-" (combination not allowed) or where no source confirms the value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CccRow {
-    pub ccc: u16,
-    pub kwh: Option<u8>,
-    pub mwh: Option<u8>,
-    pub gj: Option<u8>,
-    pub gcal: Option<u8>,
-    pub m3: u8,
-    pub flow_unit: FlowUnit,
-    pub flow: u8,
-    pub kw: u8,
-    /// Where this row comes from.
-    pub source: &'static str,
-}
-
-/// CCC codes with decimals backed by a source. Deliberately short: the MC66C/401 CCC table is
-/// only available to us as PDF text extraction, and a wrong row publishes values off by a
-/// factor of 10. Add rows only with a capture that checks them.
-pub const CCC_TABLE: &[CccRow] = &[CccRow {
-    ccc: 119,
-    kwh: Some(0),
-    mwh: Some(3),
-    gj: Some(2),
-    // Gcal shares the MWh column in Kamstrup's later tables (MC603 5512-2029 §3.2.3) but the
-    // 66C table is not confirmed for it: configure Gcal meters explicitly.
-    gcal: None,
-    m3: 2,
-    flow_unit: FlowUnit::LiterPerHour,
-    flow: 0,
-    kw: 1,
-    source: "MC66C manual 5511-634 CCC table, qp 1.5 ULTRAFLOW II (shared corpus \
-             ascii_vectors.json mc66c_hash1); checked on the real capture: \
-             79 l/h x 34.45 K x 1.16 Wh/(l K) = 3.16 kW vs power 3.1 kW, and \
-             12966.26 m3 x ~34 K x 1.16 kWh/(m3 K) ~ 511 MWh vs energy 507.109 MWh",
-}];
 
 /// Why no scaling could be found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -150,19 +157,21 @@ pub enum ScalingError {
     #[error(
         "the /#1 reply has no decimal point and no unit, and neither the meter's program number \
          (from /#2) nor a configured scaling is known: configure `scaling` (energy_unit, \
-         energy_decimals, volume_decimals, flow_unit, flow_decimals, power_decimals as shown \
-         on the meter's display) or let the session read /#2"
+         energy_decimals, volume_decimals, flow_unit, flow_decimals, power_unit, power_decimals \
+         as shown on the meter's display) or let the session read /#2"
     )]
     NotConfigured,
     #[error("program number {0}: energy unit code B={1} is not one of 2 GJ, 3 kWh, 4 MWh, 5 Gcal")]
     UnknownEnergyUnit(ProgramNumber, u8),
     #[error(
-        "program number {0}: CCC {1:03} is not in the built-in table (rows are only added when a \
-         source confirms them): configure `scaling` with the decimals the meter's display shows"
+        "program number {0}: CCC {1:03} is not in the built-in CCC table (MULTICAL 66C manual \
+         5511-634 §2.2.1): configure `scaling` with the decimals the meter's display shows"
     )]
     UnknownCcc(ProgramNumber, u16),
     #[error(
-        "program number {0}: the table has no {1:?} decimals for CCC {2:03}: configure `scaling`"
+        "program number {0}: the CCC table (5511-634 §2.2.1) has no {1:?} column for CCC {2:03} \
+         (not available for that flow sensor size): check the program number, or configure \
+         `scaling` with the decimals the meter's display shows"
     )]
     UnitNotInTable(ProgramNumber, EnergyUnit, u16),
 }
@@ -171,15 +180,12 @@ impl Scaling {
     /// Scaling from the meter's program number, or why not.
     pub fn from_program(p: ProgramNumber) -> Result<Scaling, ScalingError> {
         let energy_unit = EnergyUnit::from_b(p.b).ok_or(ScalingError::UnknownEnergyUnit(p, p.b))?;
-        let row = CCC_TABLE
-            .iter()
-            .find(|r| r.ccc == p.ccc)
-            .ok_or(ScalingError::UnknownCcc(p, p.ccc))?;
+        let row = ccc::lookup(p.ccc).ok_or(ScalingError::UnknownCcc(p, p.ccc))?;
         let energy_decimals = match energy_unit {
             EnergyUnit::KWh => row.kwh,
-            EnergyUnit::MWh => row.mwh,
+            // One column in the manual's table ("MWh Gcal").
+            EnergyUnit::MWh | EnergyUnit::Gcal => row.mwh_gcal,
             EnergyUnit::Gj => row.gj,
-            EnergyUnit::Gcal => row.gcal,
         }
         .ok_or(ScalingError::UnitNotInTable(p, energy_unit, p.ccc))?;
         Ok(Scaling {
@@ -188,7 +194,8 @@ impl Scaling {
             volume_decimals: row.m3,
             flow_unit: row.flow_unit,
             flow_decimals: row.flow,
-            power_decimals: row.kw,
+            power_unit: row.power_unit,
+            power_decimals: row.power,
             pressure_decimals: None,
         })
     }
@@ -222,12 +229,32 @@ mod tests {
 
     #[test]
     fn unknown_ccc_is_an_error_not_a_guess() {
-        let p = ProgramNumber::parse("0042107").unwrap();
+        let p = ProgramNumber::parse("0042190").unwrap();
         let e = Scaling::from_program(p).unwrap_err();
+        assert_eq!(e, ScalingError::UnknownCcc(p, 190));
+        assert!(e.to_string().contains("CCC 190"), "{e}");
         assert!(e.to_string().contains("configure `scaling`"), "{e}");
         assert_eq!(
             Scaling::resolve(None, None),
             Err(ScalingError::NotConfigured)
         );
+    }
+
+    #[test]
+    fn configured_scaling_defaults_to_kw_and_takes_tens() {
+        // Configurations written before the MW rows have no `power_unit`: they meant kW.
+        let old: Scaling = serde_json::from_str(
+            r#"{"energy_unit":"GJ","energy_decimals":2,"volume_decimals":2,
+                "flow_unit":"l/h","flow_decimals":0,"power_decimals":1}"#,
+        )
+        .unwrap();
+        assert_eq!(old.power_unit, PowerUnit::Kw);
+        let big: Scaling = serde_json::from_str(
+            r#"{"energy_unit":"GJ","energy_decimals":-1,"volume_decimals":-1,
+                "flow_unit":"m3/h","flow_decimals":1,"power_unit":"MW","power_decimals":2}"#,
+        )
+        .unwrap();
+        let p = ProgramNumber::parse("0042172").unwrap();
+        assert_eq!(Scaling::from_program(p), Ok(big));
     }
 }
