@@ -1,11 +1,13 @@
 //! A MULTICAL 66C answering `/#1`, `/#2` and `/#C`, built from the real capture
 //! (`tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`, program 4-4-119: MWh with 3
-//! decimals, m³ with 2, l/h, kW with 1).
+//! decimals, m³ with 2, l/h, kW with 1). [`MulticalSimulator::set_program`] makes it send
+//! another program number in `/#2`: the `/#1` digits stay those of the capture, so a test
+//! knows the raw numbers and checks where the decimal point goes for that program.
 
 use std::time::Duration;
 
 use super::{Counter, SimReply};
-use crate::protocol::multical::{Request, REPLY_LINE};
+use crate::protocol::multical::{ProgramNumber, Request, REPLY_LINE};
 use crate::protocol::{LineSettings, Parity};
 
 /// The meter starts answering about 0.3 s after the request (team notes).
@@ -19,6 +21,7 @@ pub struct MulticalSimulator {
     energy: Counter,
     volume: Counter,
     hours: Counter,
+    program: ProgramNumber,
     buf: Vec<u8>,
     slow: Duration,
     corrupt: bool,
@@ -60,6 +63,12 @@ impl MulticalSimulator {
                 int_digits: 7,
                 decimals: 0,
             },
+            // The capture's `/#2` field 8, `0044119`.
+            program: ProgramNumber {
+                a: 4,
+                b: 4,
+                ccc: 119,
+            },
             buf: Vec::new(),
             slow: Duration::ZERO,
             corrupt: false,
@@ -82,6 +91,11 @@ impl MulticalSimulator {
     /// Put a non-digit into the `/#1` volume field (the capture's `/#8` shows such `:`s).
     pub fn set_corrupt(&mut self, on: bool) {
         self.corrupt = on;
+    }
+
+    /// Send `program` as the program number in `/#2` field 8 (the capture's is 4-4-119).
+    pub fn set_program(&mut self, program: ProgramNumber) {
+        self.program = program;
     }
 
     /// Stop (or resume) answering.
@@ -107,10 +121,10 @@ impl MulticalSimulator {
     fn reply_text(&self, req: Request) -> Option<String> {
         Some(match req {
             Request::Hash1 => self.hash1_text(),
-            Request::Hash2 => {
-                "00000060017 0000000 0000000 0000000 0000000 0000000 0000000 0044119 1200000 0171028"
-                    .into()
-            }
+            Request::Hash2 => format!(
+                "00000060017 0000000 0000000 0000000 0000000 0000000 0000000 {} 1200000 0171028",
+                self.program.hash2_field()
+            ),
             Request::HashC => {
                 "0006812 0021875 0003376 0000000 0000000 0000079 0000000 0000031".into()
             }
