@@ -5,8 +5,9 @@
 //! 7-digit decimal fields up to CR. The reply carries no decimal point and no unit: both follow
 //! from the meter's program number A-B-CCC (`/#2` field 8) or from configuration ([`Scaling`]).
 //!
-//! Sources: Kamstrup MULTICAL 66C technical description 5511-634 and MULTICAL 401 technical
-//! description 5512-091 (field lists, PROG A-B-CCC), the team notes
+//! Sources: Kamstrup MULTICAL 66C technical description 5511-634 (§2.2 program number and CCC
+//! table, §4 data strings), the MULTICAL 401 technical description 5512-091 (§3.2 PROG
+//! (A-B-CCC), known here only by its table of contents), the team notes
 //! (`shared/notes/kamstrup.md`, "MULTICAL 401 / 66C") and the real MC66C capture in
 //! `tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`.
 //!

@@ -1,9 +1,10 @@
 //! Where the decimal point goes in `/#1` fields: program number A-B-CCC or configuration.
 //!
-//! MULTICAL 66C manual 5511-634 §2.2 and MULTICAL 401 manual 5512-091 §3.2 "PROG (A-B-CCC)":
-//! A = flow sensor position (3 flow pipe, 4 return pipe), B = energy unit (2 GJ, 3 kWh, 4 MWh,
-//! 5 Gcal), CCC = flow sensor coding, which fixes the number of decimals shown for energy,
-//! volume, flow and power. Peers disagree on the decimals (GJ/100 vs GJ/1000), so this module
+//! MULTICAL 66C manual 5511-634 §2.2 "Prog., A-B-CCC-CCC" (p. 18): A = flow sensor position
+//! (3 flow pipe, 4 return pipe), B = energy unit (2 GJ, 3 kWh, 4 MWh, 5 Gcal), CCC = flow
+//! sensor coding, which fixes the number of decimals shown for energy, volume, flow and power.
+//! The MULTICAL 401 manual 5512-091 has the same program number in its §3.2 "PROG (A-B-CCC)"
+//! (its table of contents); that section's table could not be consulted (see [`super::ccc`]). Peers disagree on the decimals (GJ/100 vs GJ/1000), so this module
 //! never guesses: the decimals come from the manual's CCC table ([`super::ccc`]), and a code
 //! that is not in it makes [`Scaling::from_program`] fail with the code and the way to
 //! configure it.
@@ -170,7 +171,8 @@ pub enum ScalingError {
     UnknownCcc(ProgramNumber, u16),
     #[error(
         "program number {0}: the CCC table (5511-634 §2.2.1) has no {1:?} column for CCC {2:03} \
-         (not available for that flow sensor size): check the program number, or configure \
+         (a blank cell: the meter does not offer that unit with this code): check the program \
+         number, or configure \
          `scaling` with the decimals the meter's display shows"
     )]
     UnitNotInTable(ProgramNumber, EnergyUnit, u16),
