@@ -231,7 +231,10 @@ fn every_code_in_the_manuals_table_decodes_through_hash2() {
                 // A blank cell: that unit is not offered for this sensor size.
                 match &t.result {
                     Err(PollError::BadReply(m)) => {
-                        assert!(m.contains(&format!("CCC {ccc:03}")), "{what}: {m}");
+                        assert!(
+                            m.contains(&format!("no {unit_name} decimals for CCC {ccc:03}")),
+                            "{what}: {m}"
+                        );
                         assert!(m.contains("configure `scaling`"), "{what}: {m}");
                     }
                     other => panic!("{what}: {other:?}"),

@@ -92,6 +92,12 @@ impl EnergyUnit {
     }
 }
 
+impl std::fmt::Display for EnergyUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.unit().as_str())
+    }
+}
+
 /// Unit of the flow fields: small meters show l/h, large ones m³/h (CCC table columns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 pub enum FlowUnit {
@@ -170,10 +176,9 @@ pub enum ScalingError {
     )]
     UnknownCcc(ProgramNumber, u16),
     #[error(
-        "program number {0}: the CCC table (5511-634 §2.2.1) has no {1:?} column for CCC {2:03} \
+        "program number {0}: the CCC table (5511-634 §2.2.1) has no {1} decimals for CCC {2:03} \
          (a blank cell: the meter does not offer that unit with this code): check the program \
-         number, or configure \
-         `scaling` with the decimals the meter's display shows"
+         number, or configure `scaling` with the decimals the meter's display shows"
     )]
     UnitNotInTable(ProgramNumber, EnergyUnit, u16),
 }
