@@ -20,7 +20,7 @@ use crate::reading::Reading;
 use crate::time::Timestamp;
 use crate::transport::backoff::Backoff;
 use crate::transport::driver::{drive, DriveError};
-use crate::transport::{serial, tcp, Link};
+use crate::transport::{deadline, serial, tcp, Link};
 
 /// One protocol's way of making poll sessions and learning from them.
 pub trait Poller: Send + 'static {
@@ -230,7 +230,7 @@ pub async fn run<P: Poller>(
                 unavailable(&tx, &meters, e.to_string()).await;
             }
         }
-        tokio::time::sleep_until(started + poll_interval).await;
+        tokio::time::sleep_until(deadline(started, poll_interval)).await;
     }
 }
 
