@@ -214,13 +214,8 @@ fn sighup_reloads_changed_inputs_and_sigusr_logs_a_status_line() {
     });
 }
 
-/// §14: a relay that accepts and closes at once was reconnected every second forever with a
-/// warning each time (the backoff was reset by every connect). The backoff now resets only
-/// on data (1 + 2 + 4 s: 4 connections in 12 s) and the fault logs one line.
-#[test]
-fn a_relay_that_accepts_and_closes_backs_off_and_logs_one_line() {
-    let broker = Broker::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
+/// A listener that accepts and closes at once; counts the connections.
+fn accept_and_close(rt: &tokio::runtime::Runtime) -> (u16, Arc<AtomicU64>) {
     let l = rt
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
         .unwrap();
@@ -233,14 +228,37 @@ fn a_relay_that_accepts_and_closes_backs_off_and_logs_one_line() {
             drop(s);
         }
     });
-    let bridge = Bridge::start(&config(&broker, "r14a", &tcp_input("p1", port, "60s")));
+    (port, accepts)
+}
+
+/// §14: a relay that accepts and closes at once was reconnected every second forever with a
+/// warning each time (the backoff was reset by every connect). The backoff now resets only
+/// on data (1 + 2 + 4 s: 4 connections in 12 s) and the fault logs one line. Both kinds of
+/// input: P1 (telegrams) and polled (KMP over TCP).
+#[test]
+fn a_relay_that_accepts_and_closes_backs_off_and_logs_one_line() {
+    let broker = Broker::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (p1_port, p1_accepts) = accept_and_close(&rt);
+    let (kmp_port, kmp_accepts) = accept_and_close(&rt);
+    let p1 = Bridge::start(&config(&broker, "r14a", &tcp_input("p1", p1_port, "60s")));
+    let kmp = Bridge::start(&config(
+        &broker,
+        "r14a2",
+        &format!("  - {{name: heat, type: kmp, host: 127.0.0.1, port: {kmp_port}, poll_interval: 60s}}\n"),
+    ));
     std::thread::sleep(Duration::from_secs(12));
-    let n = accepts.load(Ordering::SeqCst);
-    let warned = lines_at(&bridge, " WARN ", "input=p1");
-    println!("RUNTIME relay accept+close: {n} connections and {warned} warning lines in 12 s");
-    assert!(n >= 2, "never reconnected");
-    assert!(n <= 5, "{n} connections in 12 s: the backoff does not grow");
-    assert_eq!(warned, 1, "{}", bridge.log_text());
+    for (bridge, accepts, name) in [(&p1, &p1_accepts, "p1"), (&kmp, &kmp_accepts, "heat")] {
+        let n = accepts.load(Ordering::SeqCst);
+        let warned = lines_at(bridge, " WARN ", &format!("input={name}"));
+        println!("RUNTIME relay accept+close ({name}): {n} connections and {warned} warning lines in 12 s");
+        assert!(n >= 2, "{name}: never reconnected");
+        assert!(
+            n <= 5,
+            "{name}: {n} connections in 12 s: the backoff does not grow"
+        );
+        assert_eq!(warned, 1, "{name}: {}", bridge.log_text());
+    }
 }
 
 /// §14: garbage on a serial P1 port with auto-detection logged about 5 lines a second (a
