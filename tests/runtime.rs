@@ -403,3 +403,46 @@ fn a_second_ctrl_c_ends_the_shutdown_flush() {
     assert!(took < Duration::from_secs(3), "took {took:?}");
     assert_eq!(code, Some(128 + libc::SIGINT));
 }
+
+/// §14: a broker that accepts the connection (CONNACK) and drops it at once was reconnected
+/// every 100 ms with a "connected" and a "lost" line each time. An outage now ends only when
+/// a connection has lasted 10 s, which also resets the reconnect backoff (100 ms doubling to
+/// 1 s): one line when it starts, summaries, one when it ends.
+#[test]
+fn a_broker_that_drops_every_connection_logs_one_outage() {
+    use tokio::io::AsyncReadExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let l = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .unwrap();
+    let port = l.local_addr().unwrap().port();
+    let connacks = Arc::new(AtomicU64::new(0));
+    let c = connacks.clone();
+    rt.spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                // CONNECT in, CONNACK "accepted" out (MQTT 3.1.1 §3.2), then close.
+                if s.read(&mut buf).await.is_ok_and(|n| n > 0)
+                    && s.write_all(&[0x20, 0x02, 0x00, 0x00]).await.is_ok()
+                {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    let bridge = Bridge::start(&format!(
+        "mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: r14f\n  client_id: r14f\ninputs:\n{}",
+        tcp_input("p1", 9, "60s")
+    ));
+    std::thread::sleep(Duration::from_secs(8));
+    let n = connacks.load(Ordering::SeqCst);
+    let loud = lines_at(&bridge, " WARN ", "meter2mqtt::mqtt")
+        + lines_at(&bridge, " INFO ", "meter2mqtt::mqtt");
+    println!("RUNTIME flapping broker: {n} connections accepted and dropped, {loud} info/warn lines in 8 s");
+    assert!(n >= 5, "only {n} connections: {}", bridge.log_text());
+    assert!(n <= 15, "{n} connections in 8 s: the backoff does not grow");
+    assert!(loud <= 2, "{loud} lines:\n{}", bridge.log_text());
+}

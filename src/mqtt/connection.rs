@@ -126,7 +126,6 @@ impl Link {
     }
 
     fn up(&mut self, broker: &BrokerUrl, session_present: bool) {
-        self.backoff = BACKOFF_START;
         self.down = false;
         self.connected_at = Some(std::time::Instant::now());
         if self.outage.is_failing() {
@@ -142,6 +141,8 @@ impl Link {
             .connected_at
             .is_some_and(|t| t.elapsed() >= STABLE_AFTER);
         if stable {
+            // Like the inputs' backoff, reset by a connection that works, not by a CONNACK.
+            self.backoff = BACKOFF_START;
             if let Some(end) = self.outage.ok(std::time::Instant::now()) {
                 tracing::info!(%broker, failures = end.count, after = ?end.lasted, "MQTT connection is back");
             }
