@@ -11,10 +11,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::fault_log::{FaultLog, Report};
 use crate::mqtt::connection::{run_connection, ConnectSettings, Incoming};
 use crate::mqtt::outbox::{Delivery, Message, Outbox};
 use crate::mqtt::publish::{InputEvent, PublishSettings, Publisher};
 use crate::mqtt::{topics, BrokerUrl};
+
+mod reload;
+pub use reload::Control;
 
 /// How long to wait for retained discovery configs and states after subscribing: they arrive
 /// right after SUBACK; 1.5 s covers a Pi under load.
@@ -153,18 +157,41 @@ fn birth_delay() -> Duration {
     Duration::from_millis(500 + u64::from(nanos) % 2500)
 }
 
+/// Log Home Assistant's birth message once, then at most a summary every 5 min: a Home
+/// Assistant (or anything else) publishing `online` in a loop must not fill the log with one
+/// line per message (issue 18 §14). [`FaultLog`] keeps the counts.
+fn log_birth(births: &mut FaultLog, delay: Duration) {
+    match births.fail(Instant::now().into_std()) {
+        Report::Started => tracing::info!(?delay, "Home Assistant came online: republishing discovery and states (further births are summarised every 5 min)"),
+        Report::Summary { since_last, .. } => tracing::info!(births = since_last, ?delay,
+            "Home Assistant came online again: republishing discovery and states"),
+        Report::Quiet => tracing::debug!(?delay, "Home Assistant came online"),
+    }
+}
+
 /// Run the bridge with the configured inputs until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, StartError> {
+    let (_no_control, control) = mpsc::channel(1);
+    run_controlled(cfg, shutdown, control).await
+}
+
+/// [`run`], also taking [`Control`] requests (reload, status) from the binary's signals.
+/// The inputs run supervised ([`crate::input::supervise`]) for as long as the bridge does.
+pub async fn run_controlled(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+    control: mpsc::Receiver<Control>,
+) -> Result<RunSummary, StartError> {
     let (tx, rx) = mpsc::channel::<InputEvent>(1024);
-    let inputs = crate::input::spawn_all(&cfg.inputs, &tx);
-    drop(tx);
-    let summary = run_with_events(&cfg, rx, shutdown).await;
-    for h in inputs {
-        h.abort();
-    }
+    let mut inputs = reload::Inputs::start(&cfg, tx);
+    let summary = tokio::select! {
+        summary = run_with_events(&cfg, rx, shutdown) => summary,
+        never = inputs.serve(control) => match never {},
+    };
+    drop(inputs);
     summary
 }
 
@@ -194,6 +221,7 @@ pub async fn run_with_events(
     let far = Duration::from_secs(86_400 * 365);
     tokio::pin!(shutdown);
     let mut inputs_open = true;
+    let mut births = FaultLog::default();
     loop {
         let readback_done = readback_until.is_none();
         tokio::select! {
@@ -212,7 +240,7 @@ pub async fn run_with_events(
                     if topic == ha_status {
                         if payload == b"online" {
                             let at = Instant::now() + birth_delay();
-                            tracing::info!(delay = ?(at - Instant::now()), "Home Assistant came online: republishing discovery and states");
+                            log_birth(&mut births, at - Instant::now());
                             republish_at = Some(at);
                         }
                     } else if retain {

@@ -13,6 +13,8 @@ pub mod bridge;
 pub mod config;
 pub mod decimal;
 #[cfg(feature = "bridge")]
+pub mod fault_log;
+#[cfg(feature = "bridge")]
 pub mod input;
 #[cfg(feature = "bridge")]
 pub mod mqtt;

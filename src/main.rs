@@ -8,6 +8,16 @@ macro_rules! outln {
     }};
 }
 
+/// `eprintln!` that does not panic when stderr is closed (`meter2mqtt run 2>&1 | logger`
+/// with the logger gone): Rust ignores SIGPIPE, so the write returns EPIPE, and
+/// `eprintln!` panics on that (issue 18 §9).
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod cli;
 
 use std::path::PathBuf;
@@ -65,6 +75,24 @@ enum Command {
     Demo(cli::demo::DemoArgs),
 }
 
+/// The log writer: stderr, with every write error dropped. Logging must never take the bridge
+/// down (issue 18 §9): when whatever reads our stderr goes away, a write returns EPIPE, and
+/// tracing-subscriber reports a failed write with `eprintln!`, which panics on EPIPE. Lines
+/// written while nobody reads are lost, which is all that can happen to them.
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))
@@ -74,7 +102,8 @@ fn init_logging(level: &str, json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .with_writer(std::io::stderr);
+        .with_writer(|| QuietStderr)
+        .log_internal_errors(false);
     if json {
         builder.json().init();
     } else {
@@ -110,9 +139,9 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     let cfg = Config::load(Some(path))
         .with_context(|| format!("invalid configuration in {}", path.display()))?;
+    // Once, through the log (it used to be printed twice: a log line and an `eprintln!`).
     if let Some(w) = meter2mqtt::config::world_readable_secret_warning(path, &cfg) {
         tracing::warn!("{w}");
-        eprintln!("warning: {w}");
     }
     Ok(cfg)
 }
@@ -128,15 +157,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config } => {
+            // Read once: the logging settings come from the file, and its warnings go to
+            // the log set up from it.
             let cfg = Config::load(Some(&config))
                 .with_context(|| format!("invalid configuration in {}", config.display()))?;
             let level = cli.log_level.clone().unwrap_or(cfg.log.level.clone());
             init_logging(&level, cli.log_json || cfg.log.format == LogFormat::Json);
-            let cfg = load(&config)?;
+            if let Some(w) = meter2mqtt::config::world_readable_secret_warning(&config, &cfg) {
+                tracing::warn!("{w}");
+            }
             let rt = runtime()?;
             rt.block_on(async {
-                let shutdown = shutdown_signal();
-                meter2mqtt::bridge::run(cfg, shutdown).await
+                let (shutdown, control) = cli::signals::install(config.clone());
+                meter2mqtt::bridge::run_controlled(cfg, shutdown, control).await
             })
             .context("the bridge could not start")?;
             Ok(ExitCode::SUCCESS)
@@ -214,7 +247,7 @@ fn main() -> ExitCode {
         // The reader of our output went away (`meter2mqtt decode capture | head`): not an error.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

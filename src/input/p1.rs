@@ -11,13 +11,13 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::health::LinkHealth;
 use crate::config::{Link as LinkConfig, P1Config, P1Preset, RequestMode};
 use crate::mqtt::publish::InputEvent;
 use crate::protocol::dsmr::{CrcStatus, DecoderOptions, Keys, P1Decoder, P1Event};
 use crate::protocol::LineSettings;
 use crate::time::Timestamp;
-use crate::transport::backoff::Backoff;
-use crate::transport::{serial, tcp, Link};
+use crate::transport::{deadline as deadline_after, serial, tcp, Link};
 
 /// Expected telegram interval before one was observed (DSMR 4 sends every 10 s).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -40,6 +40,8 @@ struct State {
     interval: Duration,
     rejected_in_burst: u64,
     consecutive_rejects: u32,
+    /// Reconnect backoff (reset by telegrams, not by connects) and fault logging.
+    health: LinkHealth,
 }
 
 /// Run one P1 input forever.
@@ -61,7 +63,9 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         fallback_meter_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
         decryption: keys,
     });
+    let link_cfg = cfg.link();
     let mut st = State {
+        health: LinkHealth::new(&cfg.name, &link_cfg),
         cfg,
         tx,
         decoder,
@@ -70,9 +74,6 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         rejected_in_burst: 0,
         consecutive_rejects: 0,
     };
-    let link_cfg = st.cfg.link();
-    let mut backoff = Backoff::default();
-    let mut down_since: Option<Instant> = None;
     let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg, LinkConfig::Serial(_));
     let mut preset_idx = 0usize;
     let mut detected = !auto;
@@ -86,21 +87,16 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         let mut link = match opened {
             Ok(l) => l,
             Err(e) => {
-                if down_since.is_none() {
-                    tracing::warn!(input = %st.cfg.name, link = %link_cfg, error = %e, "cannot open P1 input; retrying with backoff");
-                    down_since = Some(Instant::now());
-                }
-                tokio::time::sleep(backoff.next_delay()).await;
+                let delay = st.health.fault("cannot open P1 input", &e.to_string());
+                tokio::time::sleep(delay).await;
                 continue;
             }
         };
-        if let Some(since) = down_since.take() {
-            tracing::info!(input = %st.cfg.name, link = %link_cfg, after = ?since.elapsed(), "P1 input is back");
-        }
-        backoff.reset();
+        // The backoff is not reset here: a relay that accepts and closes at once is a
+        // failing link; only a telegram resets it (`LinkHealth::data`).
         if !detected {
             if let Some(l) = line {
-                tracing::info!(input = %st.cfg.name, settings = %l, "auto-detect: listening");
+                st.health.searching(&l.to_string());
             }
         }
         let timeout = if detected {
@@ -111,13 +107,15 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         let end = read_loop(&mut st, &mut link, timeout, &mut detected, line).await;
         match end {
             End::LinkLost(why) => {
-                tracing::warn!(input = %st.cfg.name, link = %link_cfg, reason = %why, "P1 input lost; reopening with backoff");
-                down_since = Some(Instant::now());
-                tokio::time::sleep(backoff.next_delay()).await;
+                let delay = st.health.fault("P1 input lost", &why);
+                tokio::time::sleep(delay).await;
             }
             End::Idle => {
-                tracing::warn!(input = %st.cfg.name, link = %link_cfg, timeout = ?st.cfg.idle_timeout,
-                    "no complete telegram within the idle timeout; reconnecting");
+                // Reconnect at once: the timeout itself was the wait.
+                let _ = st.health.fault(
+                    "no complete telegram within the idle timeout",
+                    &format!("{:?} without a telegram", st.cfg.idle_timeout),
+                );
                 if auto {
                     detected = false;
                 }
@@ -163,7 +161,7 @@ async fn read_loop(
     line: Option<LineSettings>,
 ) -> End {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut deadline = Instant::now() + timeout;
+    let mut deadline = deadline_after(Instant::now(), timeout);
     let mut bytes_seen = 0usize;
     let pulse = st.cfg.request_mode == RequestMode::Pulse
         && st.cfg.request_line != crate::config::RequestLine::None;
@@ -182,7 +180,7 @@ async fn read_loop(
                 let _ = link.set_request_line(st.cfg.request_line, false);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let _ = link.set_request_line(st.cfg.request_line, true);
-                next_pulse = Instant::now() + st.cfg.request_interval;
+                next_pulse = deadline_after(Instant::now(), st.cfg.request_interval);
                 continue;
             }
             Err(_) => {
@@ -190,8 +188,10 @@ async fn read_loop(
                     return End::Idle;
                 }
                 if bytes_seen > 0 {
-                    tracing::warn!(input = %st.cfg.name, bytes = bytes_seen, settings = ?line.map(|l| l.to_string()),
-                        "auto-detect: data arrives but no valid telegram (wrong speed, or the P1 signal is not inverted); trying the next preset");
+                    st.health.search_failed(
+                        &settings_text(line),
+                        &format!("{bytes_seen} bytes arrive but no valid telegram (wrong speed, or the P1 signal is not inverted)"),
+                    );
                 }
                 return End::WrongSettings;
             }
@@ -205,10 +205,12 @@ async fn read_loop(
         while let Some(ev) = st.decoder.next_event(now_ts) {
             match ev {
                 P1Event::Telegram(t) => {
+                    st.health.data();
                     if !*detected && t.crc.is_verified() {
                         *detected = true;
+                        let failed_tries = st.health.found();
                         tracing::info!(input = %st.cfg.name, settings = ?line.map(|l| l.to_string()),
-                            crc = ?t.crc, "auto-detect: found the meter; staying on these settings");
+                            crc = ?t.crc, failed_tries, "auto-detect: found the meter; staying on these settings");
                     }
                     if st.rejected_in_burst > 0 {
                         tracing::info!(input = %st.cfg.name, rejected = st.rejected_in_burst, "valid telegrams again after rejected ones");
@@ -222,7 +224,7 @@ async fn read_loop(
                             .clamp(Duration::from_secs(1), Duration::from_secs(60));
                     }
                     st.last_telegram = Some(now);
-                    deadline = now + st.cfg.idle_timeout;
+                    deadline = deadline_after(now, st.cfg.idle_timeout);
                     if t.crc == CrcStatus::Unterminated {
                         tracing::debug!(input = %st.cfg.name, "telegram without its closing '!' (DSMR 2.2/3 meter)");
                     }
@@ -249,7 +251,13 @@ async fn read_loop(
                         && st.cfg.preset == P1Preset::Auto
                         && matches!(link, Link::Serial(_))
                     {
-                        tracing::warn!(input = %st.cfg.name, rejected = st.consecutive_rejects, "repeated invalid telegrams: detecting the line settings again");
+                        st.health.search_failed(
+                            &settings_text(line),
+                            &format!(
+                                "{} invalid telegrams in a row: detecting the line settings again",
+                                st.consecutive_rejects
+                            ),
+                        );
                         st.consecutive_rejects = 0;
                         *detected = false;
                         return End::WrongSettings;
@@ -258,4 +266,9 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// Line settings for a log line (`none` for TCP, where the relay owns them).
+fn settings_text(line: Option<LineSettings>) -> String {
+    line.map_or_else(|| "none".to_string(), |l| l.to_string())
 }

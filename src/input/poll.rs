@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::health::LinkHealth;
 use crate::config::{Iec62056Config, KmpConfig, Link as LinkConfig, MulticalConfig};
 use crate::mqtt::publish::InputEvent;
 use crate::protocol::iec61107::{Iec61107Options, Iec61107Session};
@@ -18,9 +19,8 @@ use crate::protocol::multical::{MulticalIdentity, MulticalOptions, MulticalSessi
 use crate::protocol::{LineSettings, Parity, PollSession};
 use crate::reading::Reading;
 use crate::time::Timestamp;
-use crate::transport::backoff::Backoff;
 use crate::transport::driver::{drive, DriveError};
-use crate::transport::{serial, tcp, Link};
+use crate::transport::{deadline, serial, tcp, Link};
 
 /// One protocol's way of making poll sessions and learning from them.
 pub trait Poller: Send + 'static {
@@ -172,27 +172,18 @@ pub async fn run<P: Poller>(
     let connect_timeout = Duration::from_secs(10);
     let mut link: Option<Link> = None;
     let mut meters: Vec<String> = Vec::new();
-    let mut backoff = Backoff::default();
-    let mut link_down_logged = false;
+    // Backoff and fault logging: reset by an answered poll, not by an open link (a relay
+    // that accepts and closes would otherwise be reopened every second).
+    let mut health = LinkHealth::new(&name, &link_cfg);
     loop {
         let started = Instant::now();
         if link.is_none() {
             match open(&link_cfg, connect_timeout).await {
-                Ok(l) => {
-                    if link_down_logged {
-                        tracing::info!(input = %name, link = %link_cfg, "link is back");
-                    }
-                    link_down_logged = false;
-                    backoff.reset();
-                    link = Some(l);
-                }
+                Ok(l) => link = Some(l),
                 Err(e) => {
-                    if !link_down_logged {
-                        tracing::warn!(input = %name, link = %link_cfg, error = %e, "cannot open the meter's link; retrying");
-                        link_down_logged = true;
-                    }
+                    let delay = health.fault("cannot open the meter's link", &e.to_string());
                     unavailable(&tx, &meters, format!("link: {e}")).await;
-                    tokio::time::sleep(backoff.next_delay().min(poll_interval)).await;
+                    tokio::time::sleep(delay.min(poll_interval)).await;
                     continue;
                 }
             }
@@ -203,6 +194,7 @@ pub async fn run<P: Poller>(
         poller.learn(&session, &name);
         match result {
             Ok(readings) => {
+                health.data();
                 meters = readings
                     .iter()
                     .map(|r: &Reading| r.meter.id.clone())
@@ -219,18 +211,22 @@ pub async fn run<P: Poller>(
                 }
             }
             Err(DriveError::Link(e)) => {
-                tracing::warn!(input = %name, link = %link_cfg, error = %e, "link failed during a poll; reopening");
+                let delay = health.fault("link failed during a poll; reopening", &e.to_string());
                 link = None;
                 unavailable(&tx, &meters, e.to_string()).await;
-                tokio::time::sleep(backoff.next_delay().min(poll_interval)).await;
+                tokio::time::sleep(delay.min(poll_interval)).await;
                 continue;
             }
             Err(e) => {
-                tracing::warn!(input = %name, error = %e, "meter did not answer; trying again next poll");
+                // The next poll is the retry; the backoff delay is not used.
+                let _ = health.fault(
+                    "meter did not answer; trying again next poll",
+                    &e.to_string(),
+                );
                 unavailable(&tx, &meters, e.to_string()).await;
             }
         }
-        tokio::time::sleep_until(started + poll_interval).await;
+        tokio::time::sleep_until(deadline(started, poll_interval)).await;
     }
 }
 

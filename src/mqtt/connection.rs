@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::outbox::{Delivery, Outbox};
 use super::BrokerUrl;
+use crate::fault_log::{FaultLog, Report};
 
 /// What the connection tells the rest of the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,10 +100,19 @@ fn mqtt_options(s: &ConnectSettings, will: Option<QoS>, persistent: bool) -> Mqt
     o
 }
 
-/// Reconnect pacing and "connection lost" logging (once per outage).
+/// A connection that lasts this long after its CONNACK ends an outage. Before that, a broker
+/// that accepts and drops us (a full disk, a refused ACL, a proxy in front of a dead broker)
+/// is one outage, not one "connected"/"lost" pair of lines per reconnect (issue 18 §14).
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// Reconnect pacing and outage logging: a line when the outage starts, a summary at most every
+/// [`crate::fault_log::SUMMARY_EVERY`], a line when the connection is back for good.
 struct Link {
     backoff: Duration,
+    /// Since the last error and until a CONNACK.
     down: bool,
+    outage: FaultLog,
+    connected_at: Option<std::time::Instant>,
 }
 
 impl Link {
@@ -110,23 +120,56 @@ impl Link {
         Link {
             backoff: BACKOFF_START,
             down: false,
+            outage: FaultLog::default(),
+            connected_at: None,
         }
     }
 
-    fn up(&mut self) {
-        self.backoff = BACKOFF_START;
+    fn up(&mut self, broker: &BrokerUrl, session_present: bool) {
         self.down = false;
+        self.connected_at = Some(std::time::Instant::now());
+        if self.outage.is_failing() {
+            tracing::debug!(%broker, session_present, "connected to MQTT broker again");
+        } else {
+            tracing::info!(%broker, session_present, "connected to MQTT broker");
+        }
+    }
+
+    /// Any event on a live connection: once it has lasted [`STABLE_AFTER`], the outage ended.
+    fn alive(&mut self, broker: &BrokerUrl) {
+        let stable = self
+            .connected_at
+            .is_some_and(|t| t.elapsed() >= STABLE_AFTER);
+        if stable {
+            // Like the inputs' backoff, reset by a connection that works, not by a CONNACK.
+            self.backoff = BACKOFF_START;
+            if let Some(end) = self.outage.ok(std::time::Instant::now()) {
+                tracing::info!(%broker, failures = end.count, after = ?end.lasted, "MQTT connection is back");
+            }
+        }
     }
 
     fn lost(&mut self, e: &ConnectionError, broker: &BrokerUrl) {
-        if self.down {
-            tracing::debug!(error = %e, "MQTT reconnect failed");
-        } else if let ConnectionError::ConnectionRefused(code) = e {
-            tracing::error!(?code, %broker, "MQTT broker refused the connection (check username/password and client_id); retrying");
-        } else {
-            tracing::warn!(%broker, error = %e, "MQTT connection lost; queueing readings and retrying");
-        }
         self.down = true;
+        self.connected_at = None;
+        match self.outage.fail(std::time::Instant::now()) {
+            Report::Started => {
+                if let ConnectionError::ConnectionRefused(code) = e {
+                    tracing::error!(?code, %broker, "MQTT broker refused the connection (check username/password and client_id); retrying");
+                } else {
+                    tracing::warn!(%broker, error = %e, "MQTT connection lost; queueing readings and retrying");
+                }
+            }
+            Report::Summary {
+                count,
+                since_last,
+                lasted,
+            } => {
+                tracing::warn!(%broker, error = %e, failures = count, since_last_line = since_last,
+                down_for = ?lasted, "MQTT broker still unreachable; retrying")
+            }
+            Report::Quiet => tracing::debug!(error = %e, "MQTT reconnect failed"),
+        }
     }
 
     async fn wait(&mut self) {
@@ -148,10 +191,10 @@ fn on_event(
     events: &mpsc::Sender<Incoming>,
     link: &mut Link,
 ) -> Flow {
+    link.alive(&settings.url);
     match ev {
         Event::Incoming(Packet::ConnAck(ack)) => {
-            tracing::info!(broker = %settings.url, session_present = ack.session_present, "connected to MQTT broker");
-            link.up();
+            link.up(&settings.url, ack.session_present);
             outbox.on_connected(client.clone(), &settings.status_topic, ack.session_present);
             let _ = events.try_send(Incoming::Connected);
         }

@@ -79,7 +79,7 @@ pub async fn drive<S: PollSession + ?Sized>(
                 session.step(Event::Done)
             }
             Action::Read { timeout } => {
-                deadline = Instant::now() + timeout;
+                deadline = super::deadline(Instant::now(), timeout);
                 read_once(session, link, &mut buf, deadline).await?
             }
             Action::ContinueRead => read_once(session, link, &mut buf, deadline).await?,

@@ -9,11 +9,25 @@ pub mod tcp;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::config::RequestLine;
 use crate::protocol::LineSettings;
+
+/// Where deadlines go that are further away than the clock can count: about 30 years, as
+/// tokio's own timers do.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `from + after`, saturating: a configured timeout of `18446744073709551615` seconds means
+/// "never", not a panic ("overflow when adding duration to instant", issue 18 §7). Every
+/// deadline computed from a configured or protocol-supplied duration goes through this.
+pub fn deadline(from: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
+    from.checked_add(after)
+        .or_else(|| from.checked_add(FAR_FUTURE))
+        .unwrap_or(from)
+}
 
 /// An open connection to a meter.
 pub enum Link {
@@ -93,5 +107,24 @@ impl AsyncWrite for Link {
             Link::Serial(s) => Pin::new(s).poll_shutdown(cx),
             Link::Tcp(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_saturate() {
+        let now = tokio::time::Instant::now();
+        assert_eq!(
+            deadline(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(deadline(now, Duration::MAX), now + FAR_FUTURE);
+        assert_eq!(
+            deadline(now, Duration::from_secs(u64::MAX)),
+            now + FAR_FUTURE
+        );
     }
 }

@@ -268,18 +268,61 @@ pub struct Bridge {
 
 impl Bridge {
     pub fn start(config_yaml: &str) -> Bridge {
+        Self::start_logging_to(config_yaml, None)
+    }
+
+    /// Like [`start`](Self::start), with stderr a pipe (`child.stderr`) instead of the log
+    /// file, as under `meter2mqtt run 2>&1 | logger`.
+    pub fn start_piped(config_yaml: &str) -> Bridge {
+        Self::start_logging_to(config_yaml, Some(Stdio::piped()))
+    }
+
+    fn start_logging_to(config_yaml: &str, stderr: Option<Stdio>) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, config_yaml).expect("write config");
         let log = dir.path().join("bridge.log");
+        let stderr =
+            stderr.unwrap_or_else(|| std::fs::File::create(&log).expect("log file").into());
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
             .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
             .arg(&cfg)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(stderr)
             .spawn()
             .expect("start meter2mqtt");
         Bridge { child, dir, log }
+    }
+
+    /// The configuration file the bridge was started with (rewrite it, then SIGHUP).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    /// Lines of the log so far that contain `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Wait until the log contains `needle`; panics with the log on timeout.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?} in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn log_text(&self) -> String {
