@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use super::encrypted;
+use super::{encrypted, resync};
 
 /// The largest telegram (or encrypted frame) we buffer. The biggest real telegram in the corpus
 /// is the Luxembourg spec example (1485 bytes), wassasin's `05_overflow` test has 2485 bytes;
@@ -121,9 +121,21 @@ impl Framer {
     }
 
     /// Hand the buffered body on as an unterminated telegram if it qualifies, else drop it.
+    /// Junk before it (a `/` and a `(` that made the real `/` look like data) does not cost it:
+    /// the body is looked at again from its last `/` that begins an identification line (one
+    /// more pass over at most [`MAX_TELEGRAM`] bytes; see [`super::resync`]).
     fn end_body_without_bang(&mut self) {
-        let bytes = std::mem::take(&mut self.buf);
-        if looks_like_complete_v2(&bytes) {
+        let mut bytes = std::mem::take(&mut self.buf);
+        let mut qualifies = looks_like_complete_v2(&bytes);
+        if !qualifies {
+            let from = resync::starts(&bytes).next();
+            if let Some(j) = from.filter(|&j| looks_like_complete_v2(&bytes[j..])) {
+                self.discarded += j as u64;
+                bytes.drain(..j);
+                qualifies = true;
+            }
+        }
+        if qualifies {
             let bang = bytes.len();
             self.emit(Frame::Plain {
                 bytes,
@@ -351,11 +363,20 @@ fn looks_like_complete_v2(bytes: &[u8]) -> bool {
         }
         has_data_line |= line.first().is_some_and(u8::is_ascii_digit);
     }
-    has_data_line && !contains(bytes, b"1-3:0.2.8") && !contains(bytes, b"0-0:96.1.4")
+    has_data_line && !declares_crc(bytes)
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Whether a telegram has a line that only telegrams with a CRC have: the P1 version
+/// `1-3:0.2.8` (introduced by DSMR 4.0; DSMR 4.0.7 and 5.0.2 §6.2 make the CRC16 after `!`
+/// mandatory, DSMR 2.2/3.0 have neither: corpus ndokter 01, 02) or the e-MUCS version
+/// `0-0:96.1.4` (e-MUCS P1 §5, CRC mandatory; corpus ndokter 07). Luxembourg Smarty (DSMR 4.2
+/// based, `1-3:0.2.8(42)`: corpus athombv 16) and Austria (`1-3:0.2.8(50)`: corpus ndokter 11)
+/// declare one too. Meters without either line (Sweden `/KAM5`, E.ON Hungary `/SAG5`,
+/// EasyMeter) cannot be told from DSMR 2.2 once their CRC is gone.
+pub(crate) fn declares_crc(bytes: &[u8]) -> bool {
+    [&b"\n1-3:0.2.8("[..], b"\n0-0:96.1.4("]
+        .iter()
+        .any(|code| memchr::memmem::find(bytes, code).is_some())
 }
 
 #[cfg(test)]
