@@ -3,7 +3,8 @@
 //! A plain telegram runs from `/` to `!` followed by a CRC (DSMR 4+) or by the line end
 //! (DSMR 2.2/3: no CRC). An encrypted frame starts with 0xDB and carries its own length
 //! (see [`super::encrypted`]). The framer keeps at most [`MAX_TELEGRAM`] bytes: a stream without
-//! `!` never makes it grow past that.
+//! `!` never makes it grow past that. Line noise can open a frame before the real `/`; where
+//! the telegram in a frame really starts is decided once the frame is complete (`resync`).
 
 use std::collections::VecDeque;
 
@@ -366,13 +367,17 @@ fn looks_like_complete_v2(bytes: &[u8]) -> bool {
     has_data_line && !declares_crc(bytes)
 }
 
-/// Whether a telegram has a line that only telegrams with a CRC have: the P1 version
-/// `1-3:0.2.8` (introduced by DSMR 4.0; DSMR 4.0.7 and 5.0.2 §6.2 make the CRC16 after `!`
-/// mandatory, DSMR 2.2/3.0 have neither: corpus ndokter 01, 02) or the e-MUCS version
-/// `0-0:96.1.4` (e-MUCS P1 §5, CRC mandatory; corpus ndokter 07). Luxembourg Smarty (DSMR 4.2
-/// based, `1-3:0.2.8(42)`: corpus athombv 16) and Austria (`1-3:0.2.8(50)`: corpus ndokter 11)
-/// declare one too. Meters without either line (Sweden `/KAM5`, E.ON Hungary `/SAG5`,
-/// EasyMeter) cannot be told from DSMR 2.2 once their CRC is gone.
+/// Whether a telegram has a line that only telegrams with a CRC have (issue 18 §2):
+/// - the P1 version `1-3:0.2.8`, which DSMR 4.0 introduced together with the CRC16 after `!`
+///   (DSMR 5.0.2 §6.2, the CRC's definition cited in `crc.rs`; DSMR 4.0, 4.2 and 5.0 spec
+///   examples carry both: corpus athombv 05, 08, 15), while DSMR 2.2 and 3.0 have neither
+///   (corpus ndokter 01, 02; athombv 01, 02). Luxembourg Smarty (`1-3:0.2.8(42)`, corpus
+///   dsmrreader 18) and Austria (`1-3:0.2.8(50)`, corpus ndokter 11) send it too;
+/// - the e-MUCS version `0-0:96.1.4` (Belgium): every e-MUCS telegram in the corpus ends in a
+///   CRC (ndokter 07, 08; dsmrreader 07-11; athombv 17, 18).
+///
+/// Meters without either line (Sweden `/KAM5`, E.ON Hungary `/SAG5`) cannot be told from
+/// DSMR 2.2 once their CRC is gone.
 pub(crate) fn declares_crc(bytes: &[u8]) -> bool {
     [&b"\n1-3:0.2.8("[..], b"\n0-0:96.1.4("]
         .iter()
