@@ -3,11 +3,12 @@
 //! A plain telegram runs from `/` to `!` followed by a CRC (DSMR 4+) or by the line end
 //! (DSMR 2.2/3: no CRC). An encrypted frame starts with 0xDB and carries its own length
 //! (see [`super::encrypted`]). The framer keeps at most [`MAX_TELEGRAM`] bytes: a stream without
-//! `!` never makes it grow past that.
+//! `!` never makes it grow past that. Line noise can open a frame before the real `/`; where
+//! the telegram in a frame really starts is decided once the frame is complete (`resync`).
 
 use std::collections::VecDeque;
 
-use super::encrypted;
+use super::{encrypted, resync};
 
 /// The largest telegram (or encrypted frame) we buffer. The biggest real telegram in the corpus
 /// is the Luxembourg spec example (1485 bytes), wassasin's `05_overflow` test has 2485 bytes;
@@ -121,9 +122,21 @@ impl Framer {
     }
 
     /// Hand the buffered body on as an unterminated telegram if it qualifies, else drop it.
+    /// Junk before it (a `/` and a `(` that made the real `/` look like data) does not cost it:
+    /// the body is looked at again from its last `/` that begins an identification line (one
+    /// more pass over at most [`MAX_TELEGRAM`] bytes; see [`super::resync`]).
     fn end_body_without_bang(&mut self) {
-        let bytes = std::mem::take(&mut self.buf);
-        if looks_like_complete_v2(&bytes) {
+        let mut bytes = std::mem::take(&mut self.buf);
+        let mut qualifies = looks_like_complete_v2(&bytes);
+        if !qualifies {
+            let from = resync::starts(&bytes).next();
+            if let Some(j) = from.filter(|&j| looks_like_complete_v2(&bytes[j..])) {
+                self.discarded += j as u64;
+                bytes.drain(..j);
+                qualifies = true;
+            }
+        }
+        if qualifies {
             let bang = bytes.len();
             self.emit(Frame::Plain {
                 bytes,
@@ -351,11 +364,24 @@ fn looks_like_complete_v2(bytes: &[u8]) -> bool {
         }
         has_data_line |= line.first().is_some_and(u8::is_ascii_digit);
     }
-    has_data_line && !contains(bytes, b"1-3:0.2.8") && !contains(bytes, b"0-0:96.1.4")
+    has_data_line && !declares_crc(bytes)
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Whether a telegram has a line that only telegrams with a CRC have (issue 18 §2):
+/// - the P1 version `1-3:0.2.8`, which DSMR 4.0 introduced together with the CRC16 after `!`
+///   (DSMR 5.0.2 §6.2, the CRC's definition cited in `crc.rs`; DSMR 4.0, 4.2 and 5.0 spec
+///   examples carry both: corpus athombv 05, 08, 15), while DSMR 2.2 and 3.0 have neither
+///   (corpus ndokter 01, 02; athombv 01, 02). Luxembourg Smarty (`1-3:0.2.8(42)`, corpus
+///   dsmrreader 18) and Austria (`1-3:0.2.8(50)`, corpus ndokter 11) send it too;
+/// - the e-MUCS version `0-0:96.1.4` (Belgium): every e-MUCS telegram in the corpus ends in a
+///   CRC (ndokter 07, 08; dsmrreader 07-11; athombv 17, 18).
+///
+/// Meters without either line (Sweden `/KAM5`, E.ON Hungary `/SAG5`) cannot be told from
+/// DSMR 2.2 once their CRC is gone.
+pub(crate) fn declares_crc(bytes: &[u8]) -> bool {
+    [&b"\n1-3:0.2.8("[..], b"\n0-0:96.1.4("]
+        .iter()
+        .any(|code| memchr::memmem::find(bytes, code).is_some())
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ mod memo;
 mod obis;
 mod parser;
 pub mod quantities;
+mod resync;
 mod scan;
 mod telegram;
 mod timestamp;
@@ -140,6 +141,16 @@ pub enum RejectReason {
     Decrypt(#[from] DecryptError),
     #[error("input holds no telegram")]
     NoTelegram,
+    /// Issue 18 §2: only DSMR 2.2/3 telegrams may lack a CRC (see `framer::declares_crc`).
+    #[error("telegram declares DSMR 4+ or e-MUCS (version line) but has no CRC after its '!'")]
+    CrcMissing,
+    /// A frame without CRC and without an identification line `/XXXZ…` (IEC 62056-21 §6.3.14):
+    /// line noise, or a DSMR 2.2 telegram whose start was lost.
+    #[error("no identification line ('/XXXZ…') before the data of a telegram without CRC")]
+    NoHeader,
+    /// A frame with no data object of a meter (no equipment id, no value, no sub-meter).
+    #[error("no data object in the telegram (line noise framed like a telegram?)")]
+    NoData,
 }
 
 /// A rejection and how many bytes it covered.
@@ -169,7 +180,7 @@ pub enum P1Event {
 pub struct DecoderStats {
     /// Telegrams decoded.
     pub telegrams: u64,
-    /// Telegrams rejected for a CRC mismatch or a malformed CRC.
+    /// Telegrams rejected for a CRC mismatch, a malformed CRC or a CRC missing (DSMR 4+).
     pub crc_errors: u64,
     /// Bytes outside any telegram, line ends not counted (garbage means wrong line settings).
     pub discarded_bytes: u64,
@@ -181,6 +192,9 @@ pub struct DecoderStats {
     pub decrypt_errors: u64,
     /// Frames dropped because more than [`MAX_QUEUED`] waited to be drained.
     pub queue_drops: u64,
+    /// Frames rejected as not a telegram: no identification line (without CRC) or no data
+    /// object (line noise that framed like one).
+    pub not_telegrams: u64,
 }
 
 /// Input held for framing beyond this is framed at once, queueing at most [`MAX_QUEUED`] frames
@@ -315,9 +329,10 @@ impl P1Decoder {
             }
             Err(r) => {
                 match r.reason {
-                    RejectReason::CrcMismatch { .. } | RejectReason::MalformedCrc => {
-                        self.stats.crc_errors += 1
-                    }
+                    RejectReason::CrcMismatch { .. }
+                    | RejectReason::MalformedCrc
+                    | RejectReason::CrcMissing => self.stats.crc_errors += 1,
+                    RejectReason::NoHeader | RejectReason::NoData => self.stats.not_telegrams += 1,
                     RejectReason::Overflow { .. } => self.stats.overflows += 1,
                     RejectReason::Incomplete => self.stats.incomplete += 1,
                     RejectReason::Decrypt(_) => self.stats.decrypt_errors += 1,

@@ -1,10 +1,10 @@
 //! From a framed telegram to a [`Telegram`]: CRC check, decryption, parsing, readings.
 
 use super::crc::{crc16_arc, crc16_arc_crlf, has_bare_lf};
-use super::framer::{End, Frame, Framer};
+use super::framer::{declares_crc, End, Frame, Framer};
 use super::mapping::Builder;
 use super::memo::{self, Memo};
-use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject};
+use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject, resync};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram};
 use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
 use crate::time::Timestamp;
@@ -55,13 +55,29 @@ pub(crate) fn decode_frame(
     memo: &mut Memo,
 ) -> Result<Telegram, Rejection> {
     match frame {
-        Frame::Plain { bytes, bang, end } => {
-            let crc = match end {
-                End::NoCrc => CrcStatus::Absent,
-                End::Unterminated => CrcStatus::Unterminated,
-                End::Crc(given) => check_crc(&bytes[..=bang], given)?,
-            };
-            Ok(build(bytes, bang, crc, false, opts, now, memo))
+        Frame::Plain {
+            mut bytes,
+            mut bang,
+            end,
+        } => {
+            let (start, crc) = start_and_crc(&bytes, bang, end)?;
+            if start > 0 {
+                bytes.drain(..start);
+                bang -= start;
+            }
+            if crc == CrcStatus::Absent && declares_crc(&bytes[..bang]) {
+                return Err(reject(RejectReason::CrcMissing, bytes.len()));
+            }
+            let mut t = build(bytes, bang, crc, false, opts, now, memo);
+            if !has_data(&t) {
+                return Err(reject(RejectReason::NoData, t.raw.len()));
+            }
+            if start > 0 {
+                t.warnings.push(format!(
+                    "skipped {start} bytes of line noise before the telegram's '/'"
+                ));
+            }
+            Ok(t)
         }
         Frame::Encrypted(bytes) => {
             let n = bytes.len();
@@ -100,6 +116,46 @@ pub(crate) fn decode_frame(
         }
         Frame::Dropped { reason, bytes } => Err(reject(drop_reason(reason), bytes)),
     }
+}
+
+/// Where the telegram in a plain frame starts and how its integrity was established: from the
+/// frame's first byte when its CRC matches, else from a `/` inside it whose CRC does; without a
+/// CRC, from the last `/` that begins an identification line ([`resync`] has the rules and the
+/// bound on the work).
+fn start_and_crc(bytes: &[u8], bang: usize, end: End) -> Result<(usize, CrcStatus), Rejection> {
+    let body = &bytes[..bang.min(bytes.len())];
+    let given = match end {
+        End::Crc(given) => given,
+        End::NoCrc | End::Unterminated => {
+            let crc = match end {
+                End::NoCrc => CrcStatus::Absent,
+                _ => CrcStatus::Unterminated,
+            };
+            return match resync::starts(body).next() {
+                Some(j) => Ok((j, crc)),
+                None if resync::header_form(body) => Ok((0, crc)),
+                None => Err(reject(RejectReason::NoHeader, bytes.len())),
+            };
+        }
+    };
+    let first = match check_crc(&bytes[..=bang], given) {
+        Ok(crc) => return Ok((0, crc)),
+        Err(r) => r,
+    };
+    resync::starts(body)
+        .take(resync::MAX_RESCANS)
+        .find_map(|j| Some((j, check_crc(&bytes[j..=bang], given).ok()?)))
+        .ok_or(first)
+}
+
+/// Whether a telegram has something of a meter in it: an equipment id, a value, an unknown code
+/// kept raw, or a sub-meter. Junk that happens to frame like a telegram (`/A\r\n!\r\n`,
+/// issue 12 §1) has none and must not become a meter.
+fn has_data(t: &Telegram) -> bool {
+    t.readings.len() > 1
+        || t.readings
+            .first()
+            .is_some_and(|r| !r.values.is_empty() || !r.raw.is_empty() || r.meter.serial.is_some())
 }
 
 fn check_crc(span: &[u8], given: u16) -> Result<CrcStatus, Rejection> {
