@@ -2,14 +2,14 @@
 //!
 //! [`Publisher`] is pure logic with the clock passed in, so every rule here is unit-tested
 //! without a broker:
-//! - a counter (energy, gas, water, hours, failures) is never published lower than before,
-//!   whether by a glitch, an all-zero telegram or a meter reset: Home Assistant would treat
-//!   the drop as a new meter and the Energy dashboard would show a spike;
+//! - every counter value (energy, gas, water, hours, failures) passes the [`crate::guard`]
+//!   first: a drop or an implausible rise is held back until the meter confirms it as a
+//!   lasting change, so Home Assistant's Energy dashboard never shows a spike;
 //! - at most one state per meter per `min_interval` (the newest in between is sent when the
 //!   interval ends), optionally only on change;
 //! - a meter that stops reporting for `offline_after_intervals` intervals goes `offline`;
 //! - retained topics are the memory: discovery configs and last states read back at start
-//!   seed the counter guard and tell which entities to remove.
+//!   give the counter guard its (weak) hints and tell which entities to remove.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use super::discovery::{self, DiscoveryContext};
 use super::outbox::Message;
 use super::topics;
 use crate::decimal::Decimal;
+use crate::guard::{Guard, Verdict};
 use crate::reading::{MeterInfo, Quantity, Reading, Value};
 
 /// What the inputs tell the publisher.
@@ -56,8 +57,8 @@ struct MeterState {
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
     discovered: BTreeSet<String>,
-    /// Highest published value of each counter.
-    counters: HashMap<String, Decimal>,
+    /// What the counters may publish.
+    guard: Guard,
     last_values: Option<serde_json::Value>,
     last_state: Option<Vec<u8>>,
     last_publish: Option<Instant>,
@@ -65,7 +66,6 @@ struct MeterState {
     last_seen: Instant,
     interval: Duration,
     online: bool,
-    warned_backwards: BTreeSet<String>,
 }
 
 /// See the module docs.
@@ -78,7 +78,7 @@ pub struct Publisher {
     retained_counters: HashMap<String, HashMap<String, Decimal>>,
     started: Instant,
     stale_checked: bool,
-    /// Counters held back because they went down, for tests and logs.
+    /// Counter values held back by the guard, for tests and logs.
     pub held_back: u64,
 }
 
@@ -201,7 +201,7 @@ impl Publisher {
             info: reading.meter.clone(),
             quantities: Vec::new(),
             discovered: BTreeSet::new(),
-            counters: seeded,
+            guard: Guard::with_hints(seeded, now),
             last_values: None,
             last_state: None,
             last_publish: None,
@@ -209,7 +209,6 @@ impl Publisher {
             last_seen: now,
             interval,
             online: false,
-            warned_backwards: BTreeSet::new(),
         });
         m.info = reading.meter.clone();
         m.last_seen = now;
@@ -252,19 +251,26 @@ impl Publisher {
             let Value::Number(v) = meas.value else {
                 return true;
             };
-            let key = meas.quantity.key.as_ref();
-            match m.counters.get(key) {
-                Some(prev) if v < *prev => {
+            let (key, q) = (meas.quantity.key.as_ref(), &meas.quantity);
+            match m.guard.check(key, q.class, q.unit, v, now) {
+                Verdict::Accept => true,
+                Verdict::Confirmed { previous, hint: false } => {
+                    tracing::warn!(meter = %id, quantity = key, %previous, value = %v,
+                        "counter changed for good (meter replaced or register corrected): publishing the meter's value; Home Assistant starts a new meter cycle");
+                    true
+                }
+                Verdict::Confirmed { previous, hint: true } => {
+                    tracing::warn!(meter = %id, quantity = key, retained = %previous, value = %v,
+                        "the retained state read back at start disagrees with the meter: publishing the meter's value");
+                    true
+                }
+                Verdict::Hold { previous, reason, first } => {
                     held += 1;
-                    if m.warned_backwards.insert(key.to_string()) {
-                        tracing::warn!(meter = %id, quantity = key, previous = %prev, received = %v,
-                            "counter went backwards: holding it back (Home Assistant would see a meter reset)");
+                    if first {
+                        tracing::warn!(meter = %id, quantity = key, %previous, received = %v, %reason,
+                            "implausible counter value: holding it back until the meter confirms it");
                     }
                     false
-                }
-                _ => {
-                    m.counters.insert(key.to_string(), v);
-                    true
                 }
             }
         });
