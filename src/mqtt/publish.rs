@@ -68,12 +68,20 @@ struct MeterState {
     online: bool,
 }
 
+/// This bridge's retained discovery configs of one node (one meter).
+#[derive(Default)]
+struct NodeMemory {
+    /// The meter, from the configs' own state topic (never guessed from the node id).
+    meter: Option<String>,
+    objects: BTreeSet<String>,
+}
+
 /// See the module docs.
 pub struct Publisher {
     s: PublishSettings,
     meters: BTreeMap<String, MeterState>,
-    /// Discovery configs that exist on the broker (read back or published), by node id.
-    retained_discovery: BTreeMap<String, BTreeSet<String>>,
+    /// Our discovery configs that exist on the broker (read back or published), by node id.
+    retained_discovery: BTreeMap<String, NodeMemory>,
     /// Counter values read back from retained states, for meters not yet seen in this run.
     retained_counters: HashMap<String, HashMap<String, Decimal>>,
     started: Instant,
@@ -118,15 +126,20 @@ impl Publisher {
     pub fn on_retained(&mut self, topic: &str, payload: &[u8]) {
         if let Some(prefix) = &self.s.discovery_prefix {
             if let Some((node, object)) = topics::parse_discovery(prefix, topic) {
-                let ours = serde_json::from_slice::<serde_json::Value>(payload)
-                    .ok()
-                    .and_then(|v| v.get("state_topic")?.as_str().map(str::to_owned))
-                    .is_some_and(|st| st.starts_with(&format!("{}/", self.s.base)));
-                let set = self.retained_discovery.entry(node.to_string()).or_default();
                 if payload.is_empty() {
-                    set.remove(object);
-                } else if ours {
-                    set.insert(object.to_string());
+                    if let Some(n) = self.retained_discovery.get_mut(node) {
+                        n.objects.remove(object);
+                    }
+                    return;
+                }
+                // Ours only if the config names this bridge exactly (issue 18 §4).
+                let owner = serde_json::from_slice::<serde_json::Value>(payload)
+                    .ok()
+                    .and_then(|v| discovery::owned_meter(&self.s.base, &v));
+                if let Some(meter) = owner {
+                    let n = self.retained_discovery.entry(node.to_string()).or_default();
+                    n.meter = Some(meter);
+                    n.objects.insert(object.to_string());
                 }
                 return;
             }
@@ -311,9 +324,10 @@ impl Publisher {
         }
         if self.s.discovery_prefix.is_some() {
             let node = topics::node_id(&self.s.base, &id);
-            let set = self.retained_discovery.entry(node).or_default();
+            let n = self.retained_discovery.entry(node).or_default();
+            n.meter = Some(id.clone());
             for q in &new {
-                set.insert(q.key.to_string());
+                n.objects.insert(q.key.to_string());
             }
         }
         let payload = state.to_string().into_bytes();
@@ -340,7 +354,8 @@ impl Publisher {
     fn clear_ghost_entities(&mut self, prefix: &str, id: &str, out: &mut Vec<Message>) {
         let node = topics::node_id(&self.s.base, id);
         let Some(m) = self.meters.get(id) else { return };
-        if let Some(set) = self.retained_discovery.get_mut(&node) {
+        if let Some(n) = self.retained_discovery.get_mut(&node) {
+            let set = &mut n.objects;
             let ghosts: Vec<String> = set
                 .iter()
                 .filter(|o| !m.discovered.contains(o.as_str()))
@@ -403,7 +418,6 @@ impl Publisher {
             .keys()
             .map(|id| topics::node_id(&self.s.base, id))
             .collect();
-        let base_node = format!("{}_", crate::reading::sanitize_id(&self.s.base));
         let stale: Vec<String> = self
             .retained_discovery
             .keys()
@@ -411,23 +425,23 @@ impl Publisher {
             .cloned()
             .collect();
         for node in stale {
-            let Some(objects) = self.retained_discovery.remove(&node) else {
+            let Some(n) = self.retained_discovery.remove(&node) else {
                 continue;
             };
             tracing::info!(node = %node, "removing entities of a meter not seen since start");
-            for o in objects {
+            for o in n.objects {
                 out.push(Message::retained(
                     topics::discovery(&prefix, &node, &o),
                     Vec::new(),
                 ));
             }
-            if let Some(meter) = node.strip_prefix(&base_node) {
+            if let Some(meter) = n.meter {
                 out.push(Message::retained(
-                    topics::state(&self.s.base, meter),
+                    topics::state(&self.s.base, &meter),
                     Vec::new(),
                 ));
                 out.push(Message::retained(
-                    topics::availability(&self.s.base, meter),
+                    topics::availability(&self.s.base, &meter),
                     Vec::new(),
                 ));
             }
