@@ -334,7 +334,7 @@ impl Publisher {
         if let Some(m) = self.meters.get_mut(&id) {
             m.last_state = Some(payload.clone());
         }
-        out.push(Message::retained(topics::state(&self.s.base, &id), payload));
+        out.push(Message::reading(topics::state(&self.s.base, &id), payload));
         if self.s.per_quantity_topics {
             for meas in &reading.values {
                 let text = match &meas.value {
@@ -342,7 +342,7 @@ impl Publisher {
                     Value::Text(t) => t.clone(),
                     Value::Time(t) => t.to_string(),
                 };
-                out.push(Message::retained(
+                out.push(Message::reading(
                     topics::quantity(&self.s.base, &id, &meas.quantity.key),
                     text,
                 ));
@@ -464,10 +464,7 @@ impl Publisher {
                 if m.online { "online" } else { "offline" },
             ));
             if let Some(s) = &m.last_state {
-                out.push(Message::retained(
-                    topics::state(&self.s.base, id),
-                    s.clone(),
-                ));
+                out.push(Message::reading(topics::state(&self.s.base, id), s.clone()));
             }
         }
         out
