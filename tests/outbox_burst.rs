@@ -145,7 +145,10 @@ fn with_the_broker_down_only_readings_are_dropped() {
 inputs:\n  - {{name: p1, type: p1, host: 127.0.0.1, port: {port}, idle_timeout: 300s}}\n"
     ));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !bridge.log_text().contains("MQTT queue full while the broker is unreachable") {
+    while !bridge
+        .log_text()
+        .contains("MQTT queue full while the broker is unreachable")
+    {
         assert!(Instant::now() < deadline, "{}", bridge.log_text());
         std::thread::sleep(Duration::from_millis(100));
     }
