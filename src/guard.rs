@@ -21,9 +21,10 @@
 //!   ([`Verdict::Confirmed`]). A single outlier is never confirmed: the next normal value is
 //!   plausible against the last published one and clears the candidate;
 //! - a hint (a retained state read back at start: written by an earlier run, or by anybody
-//!   else with access to the topic) is never stronger than the meter: any value at or above it
-//!   is taken, and the meter's own values below it win once [`CONFIRM_READINGS`] of them agree
-//!   over [`HINT_CONFIRM_SPAN`].
+//!   else with access to the topic) is never stronger than the meter: a value above it is taken
+//!   (if the hint's time is known, only a plausible rise for the time since), and the meter's
+//!   own values below it win once [`CONFIRM_READINGS`] of them agree over
+//!   [`HINT_CONFIRM_SPAN`].
 //!
 //! A confirmed decrease reaches Home Assistant as a decrease, which its recorder reads as
 //! a new meter cycle when the value falls below 90 % of the previous one
@@ -133,6 +134,8 @@ struct Track {
     value: Decimal,
     at: Instant,
     hint: bool,
+    /// A hint whose time is known (see [`Guard::with_hints`]).
+    dated: bool,
     candidate: Option<Candidate>,
     holding: bool,
 }
@@ -148,15 +151,23 @@ impl Guard {
         Self::default()
     }
 
-    /// Seed weak hints (a retained state read back at start), taken at `now`.
-    pub fn with_hints(hints: impl IntoIterator<Item = (String, Decimal)>, now: Instant) -> Self {
+    /// Seed weak hints (a retained state read back at start). `taken_at`: when the meter had
+    /// these values, if known (from the retained state's meter time); then a rise above a hint
+    /// must be plausible for the time since, as after a published value. Undated hints take
+    /// any rise: the bridge may have been down for months.
+    pub fn with_hints(
+        hints: impl IntoIterator<Item = (String, Decimal)>,
+        taken_at: Option<Instant>,
+        now: Instant,
+    ) -> Self {
         let tracks = hints
             .into_iter()
             .map(|(k, value)| {
                 let t = Track {
                     value,
-                    at: now,
+                    at: taken_at.unwrap_or(now),
                     hint: true,
+                    dated: taken_at.is_some(),
                     candidate: None,
                     holding: false,
                 };
@@ -188,13 +199,14 @@ impl Guard {
                     value,
                     at: now,
                     hint: false,
+                    dated: false,
                     candidate: None,
                     holding: false,
                 },
             );
             return Verdict::Accept;
         };
-        let plausible = if t.hint {
+        let plausible = if t.hint && !t.dated {
             value >= t.value
         } else {
             rise_ok(rate, t.value, t.at, value, now)
@@ -204,6 +216,7 @@ impl Guard {
                 value,
                 at: now,
                 hint: false,
+                dated: false,
                 candidate: None,
                 holding: false,
             };
@@ -240,6 +253,7 @@ impl Guard {
                 value,
                 at: now,
                 hint: false,
+                dated: false,
                 candidate: None,
                 holding: false,
             };

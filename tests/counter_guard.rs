@@ -24,16 +24,22 @@ inputs:\n  - {{name: p1, type: p1, host: 127.0.0.1, port: {port}, idle_timeout: 
     )
 }
 
-/// A TCP peer that sends one telegram per value of `energy_import_t1` (in Wh), `every` apart,
-/// to the first bridge that connects. Returns its port.
-fn meter_peer(rt: &tokio::runtime::Runtime, import_t1_wh: Vec<u64>, every: Duration) -> u16 {
+/// A TCP peer that sends one telegram per value of `energy_import_t1` (in Wh), `every` apart
+/// (and 1 s apart on the meter's clock, which starts at `clock`), to the first bridge that
+/// connects. Returns its port.
+fn meter_peer(
+    rt: &tokio::runtime::Runtime,
+    clock: i64,
+    import_t1_wh: Vec<u64>,
+    every: Duration,
+) -> u16 {
     let port = harness::free_port();
     let l = rt
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
         .unwrap();
     rt.spawn(async move {
         if let Ok((mut s, _)) = l.accept().await {
-            let mut m = DsmrMeter::new(Flavour::Dsmr5, CLOCK, 1);
+            let mut m = DsmrMeter::new(Flavour::Dsmr5, clock, 1);
             for wh in import_t1_wh {
                 m.house.import_t1_wh = wh;
                 let _ = s.write_all(&m.telegram(1)).await;
@@ -69,7 +75,7 @@ fn one_spike_is_held_and_neither_a_restart_nor_a_retained_spike_freezes_the_coun
     // The exact sequence of issue 18 §1.
     let mut seq = vec![576_239, 900_576_239];
     seq.extend(kwh(576_241, 8));
-    let port = meter_peer(&rt, seq, Duration::from_millis(300));
+    let port = meter_peer(&rt, CLOCK, seq, Duration::from_millis(300));
     let sub = Subscriber::connect(broker.port, "g1-sub", &["g1/#"]);
     let mut b = Bridge::start(&config(&broker, "g1", port));
     sub.wait_until("10 states", T, |m| published(m, &topic).len() >= 10);
@@ -89,12 +95,16 @@ fn one_spike_is_held_and_neither_a_restart_nor_a_retained_spike_freezes_the_coun
     assert_eq!(held, 1, "{log}");
     assert_eq!(b.terminate(), Some(0));
 
-    // Restart: the retained state (576.248) is the hint; the meter carries on at once.
-    let port = meter_peer(&rt, kwh(576_249, 3), Duration::from_millis(300));
+    // Restart: the retained state (576.248, at meter time CLOCK + 10) is the hint. A spike as
+    // the first value is held (the hint's time is known: 11 s before it), then the meter
+    // carries on at once.
+    let mut seq = vec![900_576_239];
+    seq.extend(kwh(576_249, 3));
+    let port = meter_peer(&rt, CLOCK + 20, seq, Duration::from_millis(300));
     let before = sub.all().len();
     let mut b = Bridge::start(&config(&broker, "g1", port));
-    sub.wait_until("3 states after the restart", T, |m| {
-        published(&m[before..], &topic).len() >= 3
+    sub.wait_until("4 states after the restart", T, |m| {
+        published(&m[before..], &topic).len() >= 4
     });
     assert_eq!(
         values(&sub.all()[before..], &topic),
@@ -106,7 +116,12 @@ fn one_spike_is_held_and_neither_a_restart_nor_a_retained_spike_freezes_the_coun
     // values win within seconds, with one log line, and the spike is never published again.
     sub.publish(&topic, r#"{"energy_import_t1":900576.239}"#, true);
     std::thread::sleep(Duration::from_millis(300));
-    let port = meter_peer(&rt, kwh(576_252, 40), Duration::from_millis(500));
+    let port = meter_peer(
+        &rt,
+        CLOCK + 40,
+        kwh(576_252, 40),
+        Duration::from_millis(500),
+    );
     let before = sub.all().len();
     let b = Bridge::start(&config(&broker, "g1", port));
     sub.wait_until("energy_import_t1 back after a retained spike", T, |m| {
@@ -132,7 +147,7 @@ fn a_foreign_retained_99999999_does_not_freeze_the_counter() {
     // Somebody publishes a retained state for the meter before the bridge ever ran.
     sub.publish(&topic, r#"{"energy_import_t1": 99999999}"#, true);
     std::thread::sleep(Duration::from_millis(300));
-    let port = meter_peer(&rt, kwh(576_239, 40), Duration::from_millis(500));
+    let port = meter_peer(&rt, CLOCK, kwh(576_239, 40), Duration::from_millis(500));
     let before = sub.all().len();
     let _b = Bridge::start(&config(&broker, "g2", port));
     sub.wait_until("energy_import_t1 published", T, |m| {

@@ -83,7 +83,7 @@ fn one_downward_outlier_is_held() {
 fn a_retained_spike_is_only_a_hint() {
     for hint in ["900576.239", "99999999"] {
         let t0 = Instant::now();
-        let mut g = Guard::with_hints([("energy_import_t1".to_string(), d(hint))], t0);
+        let mut g = Guard::with_hints([("energy_import_t1".to_string(), d(hint))], None, t0);
         let values: Vec<String> = (0..12).map(|i| format!("576.{:03}", 239 + i)).collect();
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
         let v = feed(&mut g, t0, 0, &refs);
@@ -112,8 +112,26 @@ fn a_retained_spike_is_only_a_hint() {
 #[test]
 fn a_hint_below_the_meter_is_taken_at_once() {
     let t0 = Instant::now();
-    let mut g = Guard::with_hints([("energy_import_t1".to_string(), d("500"))], t0);
+    let mut g = Guard::with_hints([("energy_import_t1".to_string(), d("500"))], None, t0);
     assert_eq!(feed(&mut g, t0, 0, &["576.239"]), [Verdict::Accept]);
+}
+
+/// A dated hint (the retained state's meter time is known): a spike as the first value after
+/// a restart is held like any other.
+#[test]
+fn a_spike_right_after_a_restart_is_held_against_a_dated_hint() {
+    let t0 = Instant::now();
+    let ten_s_ago = t0.checked_sub(Duration::from_secs(10));
+    let hints = [("energy_import_t1".to_string(), d("576.248"))];
+    let mut g = Guard::with_hints(hints.clone(), ten_s_ago, t0);
+    let v = feed(&mut g, t0, 0, &["900576.239", "576.249", "576.250"]);
+    assert_eq!(accepted(&v), [false, true, true]);
+    // An hour later 200 kWh more is physics; undated, anything above the hint goes.
+    let an_hour_ago = t0.checked_sub(Duration::from_secs(3600));
+    let mut g = Guard::with_hints(hints.clone(), an_hour_ago, t0);
+    assert_eq!(feed(&mut g, t0, 0, &["776"]), [Verdict::Accept]);
+    let mut g = Guard::with_hints(hints, None, t0);
+    assert_eq!(feed(&mut g, t0, 0, &["900576.239"]), [Verdict::Accept]);
 }
 
 /// A replaced meter (or a register reset) is accepted after 5 readings over 5 minutes.

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use super::discovery::{self, DiscoveryContext};
 use super::outbox::Message;
 use super::topics;
-use crate::decimal::Decimal;
 use crate::guard::{Guard, Verdict};
 use crate::reading::{MeterInfo, Quantity, Reading, Value};
 
@@ -82,8 +81,8 @@ pub struct Publisher {
     meters: BTreeMap<String, MeterState>,
     /// Our discovery configs that exist on the broker (read back or published), by node id.
     retained_discovery: BTreeMap<String, NodeMemory>,
-    /// Counter values read back from retained states, for meters not yet seen in this run.
-    retained_counters: HashMap<String, HashMap<String, Decimal>>,
+    /// Values read back from retained states, for meters not yet seen in this run.
+    retained_counters: HashMap<String, memory::RetainedState>,
     started: Instant,
     stale_checked: bool,
     /// Counter values held back by the guard, for tests and logs.
@@ -111,55 +110,6 @@ impl Publisher {
                 prefix,
                 base: &self.s.base,
             })
-    }
-
-    /// Topics to subscribe to while reading back retained memory at start.
-    pub fn readback_topics(&self) -> Vec<String> {
-        let mut t = vec![format!("{}/+/state", self.s.base)];
-        if let Some(p) = &self.s.discovery_prefix {
-            t.push(topics::discovery_wildcard(p));
-        }
-        t
-    }
-
-    /// A retained message read back from the broker.
-    pub fn on_retained(&mut self, topic: &str, payload: &[u8]) {
-        if let Some(prefix) = &self.s.discovery_prefix {
-            if let Some((node, object)) = topics::parse_discovery(prefix, topic) {
-                if payload.is_empty() {
-                    if let Some(n) = self.retained_discovery.get_mut(node) {
-                        n.objects.remove(object);
-                    }
-                    return;
-                }
-                // Ours only if the config names this bridge exactly (issue 18 §4).
-                let owner = serde_json::from_slice::<serde_json::Value>(payload)
-                    .ok()
-                    .and_then(|v| discovery::owned_meter(&self.s.base, &v));
-                if let Some(meter) = owner {
-                    let n = self.retained_discovery.entry(node.to_string()).or_default();
-                    n.meter = Some(meter);
-                    n.objects.insert(object.to_string());
-                }
-                return;
-            }
-        }
-        if let Some(meter) = topics::parse_state(&self.s.base, topic) {
-            if self.meters.contains_key(meter) {
-                return;
-            }
-            let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(payload) else {
-                return;
-            };
-            let counters = self.retained_counters.entry(meter.to_string()).or_default();
-            for (k, v) in map {
-                if let serde_json::Value::Number(n) = v {
-                    if let Ok(d) = Decimal::parse(&n.to_string()) {
-                        counters.insert(k, d);
-                    }
-                }
-            }
-        }
     }
 
     /// Handle readings from an input.
@@ -210,11 +160,12 @@ impl Publisher {
     ) {
         let id = reading.meter.id.clone();
         let seeded = self.retained_counters.remove(&id).unwrap_or_default();
+        let hint_at = seeded.taken_at(&reading, now);
         let m = self.meters.entry(id.clone()).or_insert_with(|| MeterState {
             info: reading.meter.clone(),
             quantities: Vec::new(),
             discovered: BTreeSet::new(),
-            guard: Guard::with_hints(seeded, now),
+            guard: Guard::with_hints(seeded.values, hint_at, now),
             last_values: None,
             last_state: None,
             last_publish: None,
@@ -479,5 +430,6 @@ impl Publisher {
     }
 }
 
+mod memory;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::decimal::Decimal;
 use crate::reading::{q, MeterKind};
 use crate::time::Timestamp;
 
