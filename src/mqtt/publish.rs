@@ -220,7 +220,7 @@ impl Publisher {
                 Verdict::Accept => true,
                 Verdict::Confirmed { previous, hint: false } => {
                     tracing::warn!(meter = %id, quantity = key, %previous, value = %v,
-                        "counter changed for good (meter replaced or register corrected): publishing the meter's value; Home Assistant starts a new meter cycle");
+                        "counter changed for good (meter replaced or register corrected): publishing the meter's value from now on (Home Assistant reads a drop below 90 % as a new meter cycle)");
                     true
                 }
                 Verdict::Confirmed { previous, hint: true } => {
