@@ -222,14 +222,31 @@ pub async fn run_with_events(
     tokio::pin!(shutdown);
     let mut inputs_open = true;
     let mut births = FaultLog::default();
+    // Back-pressure (issue 18 §5): while the broker is connected and the outbox is full, take
+    // no input events until it acknowledges; the bounded channel then blocks the inputs.
+    // The first wait of a run is logged at info, later ones (a burst fills it again and
+    // again) at debug.
+    let (mut waiting, mut waited) = (false, false);
     loop {
         let readback_done = readback_until.is_none();
+        let room = outbox.has_room();
+        if !room && !waiting {
+            let what = "MQTT queue full while connected: waiting for the broker to acknowledge before taking more readings (nothing is dropped)";
+            if waited {
+                tracing::debug!(capacity = cfg.mqtt.queue_size, "{what}");
+            } else {
+                tracing::info!(capacity = cfg.mqtt.queue_size, "{what}");
+            }
+            waited = true;
+        }
+        waiting = !room;
         tokio::select! {
             _ = &mut shutdown => break,
-            ev = input_rx.recv(), if readback_done && inputs_open => match ev {
+            ev = input_rx.recv(), if readback_done && inputs_open && room => match ev {
                 Some(ev) => outbox.publish_all(publisher.on_event(Instant::now().into_std(), ev)),
                 None => inputs_open = false,
             },
+            _ = outbox.room(), if readback_done && inputs_open && !room => {}
             inc = ev_rx.recv() => match inc {
                 Some(Incoming::Connected) => {
                     if let Some(until) = readback_until {

@@ -12,6 +12,7 @@ pub mod bridge;
 #[cfg(feature = "bridge")]
 pub mod config;
 pub mod decimal;
+pub mod guard;
 #[cfg(feature = "bridge")]
 pub mod fault_log;
 #[cfg(feature = "bridge")]

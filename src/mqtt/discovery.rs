@@ -191,6 +191,22 @@ pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (S
     (topic, Value::Object(c))
 }
 
+/// Whose entity a retained discovery config is: the meter id if it names exactly this
+/// bridge's `<base>/status` among its availability topics (as [`entity`] writes it) and its
+/// state topic is `<base>/<meter>/state`; `None` for anybody else's, including another
+/// bridge whose base merely starts with ours (`m2m` vs `m2m/garage` or `m2m2`, issue 18 §4).
+pub fn owned_meter(base: &str, config: &Value) -> Option<String> {
+    let status = topics::status(base);
+    let names_us = config
+        .get("availability")?
+        .as_array()?
+        .iter()
+        .any(|a| a.get("topic").and_then(Value::as_str) == Some(status.as_str()));
+    let state_topic = config.get("state_topic")?.as_str()?;
+    let meter = topics::parse_state(base, state_topic)?;
+    names_us.then(|| meter.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +286,9 @@ mod tests {
         assert_eq!(v["device"]["via_device"], "meter2mqtt_E1");
         assert_eq!(v["availability_mode"], "all");
         assert_eq!(v["availability"][1]["topic"], "meter2mqtt/G1/availability");
+        assert_eq!(owned_meter("meter2mqtt", &v), Some("G1".into()));
+        assert_eq!(owned_meter("meter2mqtt/garage", &v), None);
+        assert_eq!(owned_meter("meter2", &v), None);
         let (_, v) = entity(&ctx, &gas, &q::VOLTAGE_L2);
         assert_eq!(v["entity_category"], "diagnostic");
         assert_eq!(v["enabled_by_default"], false);

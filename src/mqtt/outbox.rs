@@ -20,39 +20,25 @@
 //!   and the unfinished messages are requeued as with QoS 1 (at-least-once for those).
 //!
 //! While the broker is down the queue and the books together hold at most `capacity`
-//! messages; beyond that the oldest queued are dropped and counted.
+//! messages; beyond that the oldest queued *readings* ([`Kind::Reading`]: states, per-quantity
+//! values, raw telegrams) are dropped and counted. Discovery configs, availability and
+//! removals ([`Kind::Control`]) are never dropped for them: without its config a meter has no
+//! entities, and a lost `offline` leaves it `online` for good. They are bounded by the number
+//! of topics instead: a control message that finds the queue full with no reading left
+//! replaces the queued one on the same topic, if any (a retained topic keeps only its last).
+//! While connected nothing is dropped: the bridge stops taking input events until the broker
+//! has acknowledged enough ([`Outbox::has_room`], [`Outbox::room`]: back-pressure), so the
+//! queue exceeds `capacity` by at most what one event (or an HA birth's republish) produces.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, QoS, Request};
+use tokio::sync::Notify;
 
-/// One message to deliver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub topic: String,
-    pub payload: Vec<u8>,
-    pub retain: bool,
-}
-
-impl Message {
-    pub fn retained(topic: String, payload: impl Into<Vec<u8>>) -> Self {
-        Message {
-            topic,
-            payload: payload.into(),
-            retain: true,
-        }
-    }
-
-    pub fn transient(topic: String, payload: impl Into<Vec<u8>>) -> Self {
-        Message {
-            topic,
-            payload: payload.into(),
-            retain: false,
-        }
-    }
-}
+mod message;
+pub use message::{Kind, Message};
 
 /// The delivery guarantee for everything the bridge publishes (`mqtt.qos`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,6 +122,8 @@ const WINDOW_EXACTLY_ONCE: usize = 10;
 #[derive(Clone)]
 pub struct Outbox {
     inner: Arc<Mutex<Inner>>,
+    /// Woken when acknowledgements free room or the connection drops ([`Outbox::room`]).
+    room: Arc<Notify>,
 }
 
 impl Outbox {
@@ -157,6 +145,7 @@ impl Outbox {
                 subscriptions: Vec::new(),
                 at_broker: Vec::new(),
             })),
+            room: Arc::new(Notify::new()),
         }
     }
 
@@ -170,21 +159,46 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queue a message; it goes out at once when connected.
+    /// Queue a message; it goes out at once when connected. While connected nothing is
+    /// dropped (the caller waits for [`room`](Self::room) before taking more input); while
+    /// disconnected a full queue drops its oldest reading, or this message if it is a reading
+    /// and only control messages are queued.
     pub fn publish(&self, msg: Message) {
         let mut inner = self.lock();
-        if inner.queue.len() + inner.unacked.len() >= inner.capacity {
-            if inner.queue.pop_front().is_some() {
+        if inner.client.is_none() && inner.queue.len() + inner.unacked.len() >= inner.capacity {
+            if let Some(pos) = inner.queue.iter().position(|m| m.kind == Kind::Reading) {
+                inner.queue.remove(pos);
                 note_dropped(&mut inner);
-            } else if inner.delivery == Delivery::ExactlyOnce {
-                // Everything held is already part of the session and will be resent with its
-                // packet id; withdrawing one could lose a message the broker has accepted.
+            } else if msg.kind == Kind::Reading {
                 note_dropped(&mut inner);
                 return;
+            } else if let Some(pos) = inner.queue.iter().position(|m| m.topic == msg.topic) {
+                // Superseded: a retained topic keeps only its last message anyway.
+                inner.queue.remove(pos);
             }
         }
         inner.queue.push_back(msg);
         pump(&mut inner);
+    }
+
+    /// Whether the bridge may take more input: always while disconnected (the queue drops
+    /// its oldest readings then), and while connected only below `capacity`.
+    pub fn has_room(&self) -> bool {
+        let inner = self.lock();
+        inner.client.is_none() || inner.queue.len() + inner.unacked.len() < inner.capacity
+    }
+
+    /// Wait until [`has_room`](Self::has_room) holds.
+    pub async fn room(&self) {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_room() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn publish_all(&self, msgs: impl IntoIterator<Item = Message>) {
@@ -284,6 +298,7 @@ impl Outbox {
             inner.delivered += 1;
         }
         pump(&mut inner);
+        self.room.notify_waiters();
     }
 
     pub(super) fn on_pubrec(&self, pkid: u16) {
@@ -308,6 +323,7 @@ impl Outbox {
             inner.delivered += 1;
         }
         pump(&mut inner);
+        self.room.notify_waiters();
     }
 
     pub(super) fn on_disconnected(&self) {
@@ -316,6 +332,8 @@ impl Outbox {
         if inner.delivery == Delivery::AtLeastOnce {
             requeue_unacked(&mut inner);
         }
+        drop(inner);
+        self.room.notify_waiters();
     }
 
     /// QoS 2, after a connection error: put rumqttc's resend list back in the order the
@@ -360,18 +378,22 @@ impl Outbox {
     }
 }
 
+/// Count a dropped reading; log the first and then at every power of two. Dropping happens
+/// only while the broker is unreachable ([`Outbox::publish`]).
 fn note_dropped(inner: &mut Inner) {
     inner.dropped += 1;
     if inner.dropped == 1 || inner.dropped.is_power_of_two() {
         tracing::warn!(
             dropped = inner.dropped,
             capacity = inner.capacity,
-            "MQTT queue full while the broker is unreachable: dropping the oldest messages"
+            "MQTT queue full while the broker is unreachable: dropping the oldest readings \
+             (discovery and availability are kept)"
         );
     }
 }
 
-/// Unfinished messages back to the front of the queue, in their order, within the bound.
+/// Unfinished messages back to the front of the queue, in their order; beyond the bound the
+/// oldest readings are dropped (never control messages).
 fn requeue_unacked(inner: &mut Inner) {
     let unacked: Vec<Handed> = inner.unacked.drain(..).collect();
     for h in unacked.into_iter().rev() {
@@ -380,8 +402,11 @@ fn requeue_unacked(inner: &mut Inner) {
         }
     }
     while inner.queue.len() > inner.capacity {
-        inner.queue.pop_front();
-        inner.dropped += 1;
+        let Some(pos) = inner.queue.iter().position(|m| m.kind == Kind::Reading) else {
+            break;
+        };
+        inner.queue.remove(pos);
+        note_dropped(inner);
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! [`Publisher`] is pure logic with the clock passed in, so every rule here is unit-tested
 //! without a broker:
-//! - a counter (energy, gas, water, hours, failures) is never published lower than before,
-//!   whether by a glitch, an all-zero telegram or a meter reset: Home Assistant would treat
-//!   the drop as a new meter and the Energy dashboard would show a spike;
+//! - every counter value (energy, gas, water, hours, failures) passes the [`crate::guard`]
+//!   first: a drop or an implausible rise is held back until the meter confirms it as a
+//!   lasting change, so Home Assistant's Energy dashboard never shows a spike;
 //! - at most one state per meter per `min_interval` (the newest in between is sent when the
 //!   interval ends), optionally only on change;
 //! - a meter that stops reporting for `offline_after_intervals` intervals goes `offline`;
 //! - retained topics are the memory: discovery configs and last states read back at start
-//!   seed the counter guard and tell which entities to remove.
+//!   give the counter guard its (weak) hints and tell which entities to remove.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::discovery::{self, DiscoveryContext};
 use super::outbox::Message;
 use super::topics;
-use crate::decimal::Decimal;
+use crate::guard::{Guard, Verdict};
 use crate::reading::{MeterInfo, Quantity, Reading, Value};
 
 /// What the inputs tell the publisher.
@@ -56,8 +56,8 @@ struct MeterState {
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
     discovered: BTreeSet<String>,
-    /// Highest published value of each counter.
-    counters: HashMap<String, Decimal>,
+    /// What the counters may publish.
+    guard: Guard,
     last_values: Option<serde_json::Value>,
     last_state: Option<Vec<u8>>,
     last_publish: Option<Instant>,
@@ -65,20 +65,27 @@ struct MeterState {
     last_seen: Instant,
     interval: Duration,
     online: bool,
-    warned_backwards: BTreeSet<String>,
+}
+
+/// This bridge's retained discovery configs of one node (one meter).
+#[derive(Default)]
+struct NodeMemory {
+    /// The meter, from the configs' own state topic (never guessed from the node id).
+    meter: Option<String>,
+    objects: BTreeSet<String>,
 }
 
 /// See the module docs.
 pub struct Publisher {
     s: PublishSettings,
     meters: BTreeMap<String, MeterState>,
-    /// Discovery configs that exist on the broker (read back or published), by node id.
-    retained_discovery: BTreeMap<String, BTreeSet<String>>,
-    /// Counter values read back from retained states, for meters not yet seen in this run.
-    retained_counters: HashMap<String, HashMap<String, Decimal>>,
+    /// Our discovery configs that exist on the broker (read back or published), by node id.
+    retained_discovery: BTreeMap<String, NodeMemory>,
+    /// Values read back from retained states, for meters not yet seen in this run.
+    retained_counters: HashMap<String, memory::RetainedState>,
     started: Instant,
     stale_checked: bool,
-    /// Counters held back because they went down, for tests and logs.
+    /// Counter values held back by the guard, for tests and logs.
     pub held_back: u64,
 }
 
@@ -103,50 +110,6 @@ impl Publisher {
                 prefix,
                 base: &self.s.base,
             })
-    }
-
-    /// Topics to subscribe to while reading back retained memory at start.
-    pub fn readback_topics(&self) -> Vec<String> {
-        let mut t = vec![format!("{}/+/state", self.s.base)];
-        if let Some(p) = &self.s.discovery_prefix {
-            t.push(topics::discovery_wildcard(p));
-        }
-        t
-    }
-
-    /// A retained message read back from the broker.
-    pub fn on_retained(&mut self, topic: &str, payload: &[u8]) {
-        if let Some(prefix) = &self.s.discovery_prefix {
-            if let Some((node, object)) = topics::parse_discovery(prefix, topic) {
-                let ours = serde_json::from_slice::<serde_json::Value>(payload)
-                    .ok()
-                    .and_then(|v| v.get("state_topic")?.as_str().map(str::to_owned))
-                    .is_some_and(|st| st.starts_with(&format!("{}/", self.s.base)));
-                let set = self.retained_discovery.entry(node.to_string()).or_default();
-                if payload.is_empty() {
-                    set.remove(object);
-                } else if ours {
-                    set.insert(object.to_string());
-                }
-                return;
-            }
-        }
-        if let Some(meter) = topics::parse_state(&self.s.base, topic) {
-            if self.meters.contains_key(meter) {
-                return;
-            }
-            let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(payload) else {
-                return;
-            };
-            let counters = self.retained_counters.entry(meter.to_string()).or_default();
-            for (k, v) in map {
-                if let serde_json::Value::Number(n) = v {
-                    if let Ok(d) = Decimal::parse(&n.to_string()) {
-                        counters.insert(k, d);
-                    }
-                }
-            }
-        }
     }
 
     /// Handle readings from an input.
@@ -197,11 +160,12 @@ impl Publisher {
     ) {
         let id = reading.meter.id.clone();
         let seeded = self.retained_counters.remove(&id).unwrap_or_default();
+        let hint_at = seeded.taken_at(&reading, now);
         let m = self.meters.entry(id.clone()).or_insert_with(|| MeterState {
             info: reading.meter.clone(),
             quantities: Vec::new(),
             discovered: BTreeSet::new(),
-            counters: seeded,
+            guard: Guard::with_hints(seeded.values, hint_at, now),
             last_values: None,
             last_state: None,
             last_publish: None,
@@ -209,7 +173,6 @@ impl Publisher {
             last_seen: now,
             interval,
             online: false,
-            warned_backwards: BTreeSet::new(),
         });
         m.info = reading.meter.clone();
         m.last_seen = now;
@@ -252,19 +215,26 @@ impl Publisher {
             let Value::Number(v) = meas.value else {
                 return true;
             };
-            let key = meas.quantity.key.as_ref();
-            match m.counters.get(key) {
-                Some(prev) if v < *prev => {
+            let (key, q) = (meas.quantity.key.as_ref(), &meas.quantity);
+            match m.guard.check(key, q.class, q.unit, v, now) {
+                Verdict::Accept => true,
+                Verdict::Confirmed { previous, hint: false } => {
+                    tracing::warn!(meter = %id, quantity = key, %previous, value = %v,
+                        "counter changed for good (meter replaced or register corrected): publishing the meter's value from now on (Home Assistant reads a drop below 90 % as a new meter cycle)");
+                    true
+                }
+                Verdict::Confirmed { previous, hint: true } => {
+                    tracing::warn!(meter = %id, quantity = key, retained = %previous, value = %v,
+                        "the retained state read back at start disagrees with the meter: publishing the meter's value");
+                    true
+                }
+                Verdict::Hold { previous, reason, first } => {
                     held += 1;
-                    if m.warned_backwards.insert(key.to_string()) {
-                        tracing::warn!(meter = %id, quantity = key, previous = %prev, received = %v,
-                            "counter went backwards: holding it back (Home Assistant would see a meter reset)");
+                    if first {
+                        tracing::warn!(meter = %id, quantity = key, %previous, received = %v, %reason,
+                            "implausible counter value: holding it back until the meter confirms it");
                     }
                     false
-                }
-                _ => {
-                    m.counters.insert(key.to_string(), v);
-                    true
                 }
             }
         });
@@ -305,16 +275,17 @@ impl Publisher {
         }
         if self.s.discovery_prefix.is_some() {
             let node = topics::node_id(&self.s.base, &id);
-            let set = self.retained_discovery.entry(node).or_default();
+            let n = self.retained_discovery.entry(node).or_default();
+            n.meter = Some(id.clone());
             for q in &new {
-                set.insert(q.key.to_string());
+                n.objects.insert(q.key.to_string());
             }
         }
         let payload = state.to_string().into_bytes();
         if let Some(m) = self.meters.get_mut(&id) {
             m.last_state = Some(payload.clone());
         }
-        out.push(Message::retained(topics::state(&self.s.base, &id), payload));
+        out.push(Message::reading(topics::state(&self.s.base, &id), payload));
         if self.s.per_quantity_topics {
             for meas in &reading.values {
                 let text = match &meas.value {
@@ -322,7 +293,7 @@ impl Publisher {
                     Value::Text(t) => t.clone(),
                     Value::Time(t) => t.to_string(),
                 };
-                out.push(Message::retained(
+                out.push(Message::reading(
                     topics::quantity(&self.s.base, &id, &meas.quantity.key),
                     text,
                 ));
@@ -334,7 +305,8 @@ impl Publisher {
     fn clear_ghost_entities(&mut self, prefix: &str, id: &str, out: &mut Vec<Message>) {
         let node = topics::node_id(&self.s.base, id);
         let Some(m) = self.meters.get(id) else { return };
-        if let Some(set) = self.retained_discovery.get_mut(&node) {
+        if let Some(n) = self.retained_discovery.get_mut(&node) {
+            let set = &mut n.objects;
             let ghosts: Vec<String> = set
                 .iter()
                 .filter(|o| !m.discovered.contains(o.as_str()))
@@ -397,7 +369,6 @@ impl Publisher {
             .keys()
             .map(|id| topics::node_id(&self.s.base, id))
             .collect();
-        let base_node = format!("{}_", crate::reading::sanitize_id(&self.s.base));
         let stale: Vec<String> = self
             .retained_discovery
             .keys()
@@ -405,23 +376,23 @@ impl Publisher {
             .cloned()
             .collect();
         for node in stale {
-            let Some(objects) = self.retained_discovery.remove(&node) else {
+            let Some(n) = self.retained_discovery.remove(&node) else {
                 continue;
             };
             tracing::info!(node = %node, "removing entities of a meter not seen since start");
-            for o in objects {
+            for o in n.objects {
                 out.push(Message::retained(
                     topics::discovery(&prefix, &node, &o),
                     Vec::new(),
                 ));
             }
-            if let Some(meter) = node.strip_prefix(&base_node) {
+            if let Some(meter) = n.meter {
                 out.push(Message::retained(
-                    topics::state(&self.s.base, meter),
+                    topics::state(&self.s.base, &meter),
                     Vec::new(),
                 ));
                 out.push(Message::retained(
-                    topics::availability(&self.s.base, meter),
+                    topics::availability(&self.s.base, &meter),
                     Vec::new(),
                 ));
             }
@@ -444,10 +415,7 @@ impl Publisher {
                 if m.online { "online" } else { "offline" },
             ));
             if let Some(s) = &m.last_state {
-                out.push(Message::retained(
-                    topics::state(&self.s.base, id),
-                    s.clone(),
-                ));
+                out.push(Message::reading(topics::state(&self.s.base, id), s.clone()));
             }
         }
         out
@@ -462,5 +430,6 @@ impl Publisher {
     }
 }
 
+mod memory;
 #[cfg(test)]
 mod tests;

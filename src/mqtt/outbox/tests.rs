@@ -19,7 +19,7 @@ fn queued(o: &Outbox) -> Vec<String> {
 fn queue_is_bounded_and_drops_the_oldest() {
     let o = Outbox::new(3);
     for i in 0..5 {
-        o.publish(Message::retained(format!("t/{i}"), "x"));
+        o.publish(Message::reading(format!("t/{i}"), "x"));
     }
     let s = o.stats();
     assert_eq!((s.queued, s.dropped, s.connected), (3, 2, false));
@@ -125,7 +125,7 @@ fn exactly_once_holds_the_bound_while_everything_is_in_the_session() {
         inner.unacked.push_back(handed("a", Some(1), false, true));
         inner.unacked.push_back(handed("b", Some(2), false, true));
     }
-    o.publish(Message::retained("c".into(), "x"));
+    o.publish(Message::reading("c".into(), "x"));
     let s = o.stats();
     assert_eq!((s.queued, s.unacked, s.dropped), (0, 2, 1));
 }
@@ -166,4 +166,49 @@ fn resends_follow_the_original_order_with_dup_set() {
         })
         .collect();
     assert_eq!(order, ["rel99", "b100d", "rel1", "d2d", "e0"]);
+}
+
+/// Issue 18 §5: while the broker is unreachable the oldest readings go, never discovery or
+/// availability; a control message supersedes a queued one on its topic.
+#[test]
+fn discovery_and_availability_are_never_dropped_for_readings() {
+    let o = Outbox::new(3);
+    let c = |t: &str| Message::retained(t.into(), "x");
+    let r = |t: &str| Message::reading(t.into(), "x");
+    for m in [c("c1"), r("r1"), r("r2"), c("c2"), r("r3"), r("r4")] {
+        o.publish(m);
+    }
+    assert_eq!(queued(&o), ["c1", "c2", "r4"]);
+    o.publish(c("c3"));
+    o.publish(r("r5"));
+    assert_eq!(queued(&o), ["c1", "c2", "c3"]);
+    assert_eq!(o.stats().dropped, 5);
+    o.publish(Message::retained("c1".into(), "newer"));
+    assert_eq!(queued(&o), ["c2", "c3", "c1"]);
+    // A new control topic is kept beyond the bound (bounded by the number of topics).
+    o.publish(c("c4"));
+    assert_eq!(queued(&o), ["c2", "c3", "c1", "c4"]);
+    assert_eq!(o.stats().dropped, 5);
+}
+
+/// While connected nothing is dropped: the queue reports no room instead (back-pressure);
+/// once the connection drops, the bound applies again, to readings only.
+#[test]
+fn nothing_is_dropped_while_connected() {
+    let o = Outbox::new(3);
+    let (client, _eventloop) = client();
+    o.on_connected(client, "status", false);
+    assert!(o.has_room());
+    o.publish(Message::retained("config".into(), "x"));
+    for i in 0..10 {
+        o.publish(Message::reading(format!("r/{i}"), "x"));
+    }
+    let s = o.stats();
+    assert_eq!((s.queued + s.unacked, s.dropped), (12, 0));
+    assert!(!o.has_room());
+    o.on_disconnected();
+    assert!(o.has_room());
+    // The books are requeued (not the per-connection `online`); readings beyond the bound go.
+    assert_eq!(queued(&o), ["config", "r/8", "r/9"]);
+    assert_eq!(o.stats().dropped, 8);
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::decimal::Decimal;
 use crate::reading::{q, MeterKind};
 use crate::time::Timestamp;
 
@@ -128,16 +129,29 @@ fn silent_meter_goes_offline_and_back() {
     assert_eq!(out[0].payload, b"online");
 }
 
+/// A discovery config as the bridge on `base` writes it for `meter` (the fields that matter).
+fn config(base: &str, meter: &str) -> Vec<u8> {
+    serde_json::json!({
+        "state_topic": format!("{base}/{meter}/state"),
+        "availability": [
+            {"topic": format!("{base}/status")},
+            {"topic": format!("{base}/{meter}/availability")}
+        ]
+    })
+    .to_string()
+    .into_bytes()
+}
+
 #[test]
 fn ghost_entities_and_stale_meters_are_cleared() {
     let t0 = Instant::now();
     let mut p = Publisher::new(settings(), t0);
-    let cfg = br#"{"state_topic":"m2m/E1/state"}"#;
+    let cfg = &config("m2m", "E1");
     p.on_retained("homeassistant/sensor/m2m_E1/energy_import_t1/config", cfg);
     p.on_retained("homeassistant/sensor/m2m_E1/old_thing/config", cfg);
     p.on_retained(
         "homeassistant/sensor/m2m_G9/gas/config",
-        br#"{"state_topic":"m2m/G9/state"}"#,
+        &config("m2m", "G9"),
     );
     // Somebody else's entity is never touched.
     p.on_retained(
@@ -175,4 +189,37 @@ fn republish_sends_discovery_and_last_state() {
     let out = p.republish_all();
     assert_eq!(out.len(), 4);
     assert_eq!(out[3].topic, "m2m/E1/state");
+}
+
+/// Issue 18 §4: bridges on `m2m/garage` (nested) and `m2m2` (equal prefix) share the broker;
+/// the bridge on `m2m` never removes their entities nor clears their topics.
+#[test]
+fn other_bridges_entities_are_never_touched() {
+    let t0 = Instant::now();
+    let mut p = Publisher::new(settings(), t0);
+    for base in ["m2m/garage", "m2m2", "m2m_garage"] {
+        for meter in ["E1", "G9"] {
+            let node = topics::node_id(base, meter);
+            for key in ["energy_import_t1", "old_thing"] {
+                let topic = topics::discovery("homeassistant", &node, key);
+                p.on_retained(&topic, &config(base, meter));
+            }
+        }
+    }
+    // An old-style config without availability names no bridge: not ours either.
+    p.on_retained(
+        "homeassistant/sensor/m2m_G8/gas/config",
+        br#"{"state_topic":"m2m/G8/state"}"#,
+    );
+    let mut out = p.on_event(t0, event(reading("1", 1)));
+    out.extend(p.on_tick(t0 + Duration::from_secs(61)));
+    let cleared: Vec<&str> = out
+        .iter()
+        .filter(|m| m.payload.is_empty())
+        .map(|m| m.topic.as_str())
+        .collect();
+    assert_eq!(cleared, Vec::<&str>::new());
+    assert!(out
+        .iter()
+        .all(|m| m.topic.starts_with("m2m/E1/") || m.topic.contains("/m2m_E1/")));
 }
