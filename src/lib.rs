@@ -12,9 +12,9 @@ pub mod bridge;
 #[cfg(feature = "bridge")]
 pub mod config;
 pub mod decimal;
-pub mod guard;
 #[cfg(feature = "bridge")]
 pub mod fault_log;
+pub mod guard;
 #[cfg(feature = "bridge")]
 pub mod input;
 #[cfg(feature = "bridge")]
