@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::{Bridge, Broker, Subscriber};
-use meter2mqtt::input::p1::{RATE_CAP_BURST, RATE_CAP_PER_SECOND};
+use meter2mqtt::input::rate_cap::{RATE_CAP_BURST, RATE_CAP_PER_SECOND};
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use tokio::io::AsyncWriteExt;
 

@@ -5,6 +5,7 @@
 mod health;
 pub mod p1;
 pub mod poll;
+pub mod rate_cap;
 pub mod supervise;
 
 use tokio::sync::mpsc;

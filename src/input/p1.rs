@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::health::LinkHealth;
+use super::rate_cap::{Admit, RateCap};
 use crate::config::{Link as LinkConfig, P1Config, P1Preset, RequestMode};
 use crate::mqtt::publish::InputEvent;
 use crate::protocol::dsmr::{CrcStatus, DecoderOptions, Keys, P1Decoder, P1Event};
@@ -21,100 +22,6 @@ use crate::transport::{deadline as deadline_after, serial, tcp, Link};
 
 /// Expected telegram interval before one was observed (DSMR 4 sends every 10 s).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Telegrams per second one P1 input may publish on average. The fastest meters send one a
-/// second (DSMR 5; DSMR 4 every 10 s: shared/notes/dsmr.md "Serial line"; the consecutive
-/// captures in corpus hansij66 and nielsbasjes are one second apart), the test simulators ten; a
-/// stream of line noise framed `/!\r\n` gave thousands a second (issue 18 §2: 284,408
-/// publishes and 125,596 queue drops in 8 s) and must not flood the outbox.
-pub const RATE_CAP_PER_SECOND: u32 = 10;
-
-/// Telegrams above [`RATE_CAP_PER_SECOND`] that pass at once (a TCP relay or a USB buffer that
-/// delivers what queued up while the bridge was busy).
-pub const RATE_CAP_BURST: u32 = 30;
-
-/// How often an ongoing flood is summarised in the log.
-const RATE_CAP_REPORT: Duration = Duration::from_secs(60);
-
-/// A token bucket over one input's telegrams, and the log of its fault episodes: a warning
-/// when excess telegrams are first dropped, a summary every [`RATE_CAP_REPORT`] while it
-/// lasts, and one when it ends (the bucket filled up again: the input stayed under the cap for
-/// `BURST / RATE` seconds) or the connection does.
-#[derive(Debug)]
-struct RateCap {
-    /// Tokens in milli-telegrams (integer arithmetic, no drift).
-    milli: u64,
-    last: Instant,
-    /// Excess telegrams dropped in the current episode, and since its last summary.
-    dropped: u64,
-    unreported: u64,
-    since: Option<Instant>,
-    reported: Instant,
-}
-
-/// What to do with a telegram.
-#[derive(Debug, PartialEq, Eq)]
-enum Admit {
-    Pass,
-    Drop,
-}
-
-impl RateCap {
-    const FULL: u64 = RATE_CAP_BURST as u64 * 1000;
-
-    fn new(now: Instant) -> Self {
-        RateCap {
-            milli: Self::FULL,
-            last: now,
-            dropped: 0,
-            unreported: 0,
-            since: None,
-            reported: now,
-        }
-    }
-
-    fn admit(&mut self, input: &str, now: Instant) -> Admit {
-        let elapsed = now.saturating_duration_since(self.last);
-        self.last = now;
-        let refill = elapsed.as_millis() as u64 * RATE_CAP_PER_SECOND as u64;
-        self.milli = (self.milli.saturating_add(refill)).min(Self::FULL);
-        if self.milli == Self::FULL {
-            self.end_episode(input, now);
-        }
-        if self.milli >= 1000 {
-            self.milli -= 1000;
-            return Admit::Pass;
-        }
-        self.dropped += 1;
-        self.unreported += 1;
-        match self.since {
-            None => {
-                self.since = Some(now);
-                self.reported = now;
-                tracing::warn!(input = %input, cap_per_second = RATE_CAP_PER_SECOND, burst = RATE_CAP_BURST,
-                    "more telegrams than any meter sends: excess telegrams are dropped, not published (counted; a summary follows)");
-            }
-            Some(since) if now.saturating_duration_since(self.reported) >= RATE_CAP_REPORT => {
-                tracing::warn!(input = %input, dropped = self.unreported, total = self.dropped, lasting = ?now.saturating_duration_since(since),
-                    "still over the telegram rate cap");
-                self.unreported = 0;
-                self.reported = now;
-            }
-            Some(_) => {}
-        }
-        Admit::Drop
-    }
-
-    /// The episode (if any) is over: log its summary.
-    fn end_episode(&mut self, input: &str, now: Instant) {
-        if let Some(since) = self.since.take() {
-            tracing::info!(input = %input, dropped = self.dropped, lasted = ?now.saturating_duration_since(since),
-                "back under the telegram rate cap");
-            self.dropped = 0;
-            self.unreported = 0;
-        }
-    }
-}
 
 /// Why a connection ended.
 enum End {
@@ -168,7 +75,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         interval: DEFAULT_INTERVAL,
         rejected_in_burst: 0,
         consecutive_rejects: 0,
-        cap: RateCap::new(Instant::now()),
+        cap: RateCap::new(Instant::now().into_std()),
     };
     let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg, LinkConfig::Serial(_));
     let mut preset_idx = 0usize;
@@ -201,7 +108,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
             st.cfg.detect_timeout
         };
         let end = read_loop(&mut st, &mut link, timeout, &mut detected, line).await;
-        st.cap.end_episode(&st.cfg.name, Instant::now());
+        st.cap.end_episode(&st.cfg.name, Instant::now().into_std());
         match end {
             End::LinkLost(why) => {
                 let delay = st.health.fault("P1 input lost", &why);
@@ -316,7 +223,7 @@ async fn read_loop(
                     st.consecutive_rejects = 0;
                     let now = Instant::now();
                     deadline = deadline_after(now, st.cfg.idle_timeout);
-                    if st.cap.admit(&st.cfg.name, now) == Admit::Drop {
+                    if st.cap.admit(&st.cfg.name, now.into_std()) == Admit::Drop {
                         continue;
                     }
                     if let Some(prev) = st.last_telegram {
@@ -371,44 +278,4 @@ async fn read_loop(
 /// Line settings for a log line (`none` for TCP, where the relay owns them).
 fn settings_text(line: Option<LineSettings>) -> String {
     line.map_or_else(|| "none".to_string(), |l| l.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_cap_passes_a_burst_then_the_rate() {
-        let t0 = Instant::now();
-        let mut cap = RateCap::new(t0);
-        // 1000 telegrams in one instant: the burst passes, the rest is dropped.
-        let passed = (0..1000)
-            .filter(|_| cap.admit("p1", t0) == Admit::Pass)
-            .count();
-        assert_eq!(passed, RATE_CAP_BURST as usize);
-        assert_eq!(cap.dropped, 1000 - RATE_CAP_BURST as u64);
-        // Then one telegram per millisecond for 2 s: RATE_CAP_PER_SECOND a second pass.
-        let mut passed = 0;
-        for ms in 1..=2000 {
-            passed += (cap.admit("p1", t0 + Duration::from_millis(ms)) == Admit::Pass) as u32;
-        }
-        assert_eq!(passed, 2 * RATE_CAP_PER_SECOND);
-        assert!(cap.since.is_some());
-        // Quiet long enough to fill the bucket: the episode ends.
-        let later = t0 + Duration::from_secs(2 + (RATE_CAP_BURST / RATE_CAP_PER_SECOND) as u64);
-        assert_eq!(cap.admit("p1", later), Admit::Pass);
-        assert!(cap.since.is_none());
-        assert_eq!(cap.dropped, 0);
-    }
-
-    #[test]
-    fn rate_cap_never_drops_a_meter_at_its_pace() {
-        let t0 = Instant::now();
-        let mut cap = RateCap::new(t0);
-        // A 10 Hz meter whose telegrams arrive in bunches of 5 every half second.
-        for i in 0..10_000u64 {
-            let at = t0 + Duration::from_millis(500 * (i / 5));
-            assert_eq!(cap.admit("p1", at), Admit::Pass, "telegram {i}");
-        }
-    }
 }
