@@ -62,12 +62,13 @@ fn scaled(raw: u64, decimals: u8) -> Decimal {
     Decimal::new(raw as i64, -(decimals.min(18) as i8))
 }
 
-/// Flow in the `flow` key's unit (L/h), converted exactly from the meter's flow unit.
-fn flow_lph(raw: u64, s: &Scaling) -> Option<Decimal> {
+/// Flow in the `flow` key's unit (m³/h, see `crate::reading::heat::FLOW`), converted exactly
+/// from the meter's flow unit (l/h on household meters: 245 l/h → 0.245).
+fn flow_m3h(raw: u64, s: &Scaling) -> Option<Decimal> {
     let v = scaled(raw, s.flow_decimals);
     match s.flow_unit {
-        FlowUnit::LiterPerHour => Some(v),
-        FlowUnit::CubicMeterPerHour => convert(v, Unit::CubicMeterPerHour, Unit::LiterPerHour),
+        FlowUnit::LiterPerHour => convert(v, Unit::LiterPerHour, Unit::CubicMeterPerHour),
+        FlowUnit::CubicMeterPerHour => Some(v),
     }
 }
 
@@ -107,7 +108,7 @@ pub fn decode(
     r.push_number(heat_q::TEMPERATURE_RETURN, centi(hash1.t2));
     r.push_number(heat_q::TEMPERATURE_DIFFERENCE, centi(hash1.t1_t2));
     r.push_number(heat_q::POWER, scaled(hash1.power, s.power_decimals));
-    if let Some(f) = flow_lph(hash1.flow, &s) {
+    if let Some(f) = flow_m3h(hash1.flow, &s) {
         r.push_number(heat_q::FLOW, f);
     }
     r.push_number(
@@ -117,7 +118,7 @@ pub fn decode(
     r.push_number(heat_q::INFO_CODE, Decimal::from_int(hash1.info as i64));
     if let Some(c) = hash_c {
         r.push_number(heat_q::TEMPERATURE_T3, centi(c.t3));
-        if let Some(f) = flow_lph(c.flow2, &s) {
+        if let Some(f) = flow_m3h(c.flow2, &s) {
             r.push_number(heat_q::FLOW_V2, f);
         }
         match s.pressure_decimals {
