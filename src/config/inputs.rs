@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::duration_serde as dur;
 use super::polled::{Iec62056Config, KmpConfig, MulticalConfig};
 use super::Secret;
+use crate::mqtt::discovery::InputNames;
 use crate::protocol::{LineSettings, Parity};
+use crate::reading::MeterKind;
 
 /// One input (one meter connection). `type` selects the protocol; `name` identifies it in logs
 /// and is the fallback meter id. Serial and TCP links share one type per protocol: give
@@ -144,6 +146,9 @@ pub struct P1Config {
     /// defaults to the input name.
     #[serde(default)]
     pub meter_id: Option<String>,
+    /// The Home Assistant device name of the electricity meter (default "Electricity meter").
+    #[serde(default)]
+    pub device_name: Option<String>,
     /// Encrypted P1 (Luxembourg Smarty, Austria): 32 hex digits from the grid operator.
     #[serde(default)]
     pub decryption_key: Option<Secret>,
@@ -252,8 +257,47 @@ impl InputConfig {
         }
     }
 
+    /// The `device_name` option (every input type has it).
+    pub fn device_name(&self) -> Option<&str> {
+        match self {
+            InputConfig::P1(c) => c.device_name.as_deref(),
+            InputConfig::Kmp(c) => c.device_name.as_deref(),
+            InputConfig::Multical(c) => c.device_name.as_deref(),
+            InputConfig::Iec62056(c) => c.device_name.as_deref(),
+        }
+    }
+
+    /// What device names depend on: the kinds of meter this input reads
+    /// (`mqtt::discovery::Naming`).
+    pub fn names(&self) -> InputNames {
+        let kinds = match self {
+            InputConfig::P1(_) => vec![MeterKind::Electricity],
+            // An unknown preset fails validation; the kind is then never asked for.
+            InputConfig::Kmp(c) => c.registers().map(|r| vec![r.kind()]).unwrap_or_default(),
+            InputConfig::Multical(_) => vec![MeterKind::Heat],
+            // The readout decides (iec61107 `mapping`): the profiles name the meters they are for.
+            InputConfig::Iec62056(c) => match c.profile.as_str() {
+                "kamstrup_382" => vec![MeterKind::Electricity],
+                "multical_401" | "ultraheat" => vec![MeterKind::Heat],
+                _ => vec![MeterKind::Electricity, MeterKind::Heat],
+            },
+        };
+        InputNames {
+            input: self.name().to_string(),
+            device_name: self.device_name().map(str::to_string),
+            kinds,
+            sub_meters: matches!(self, InputConfig::P1(_)),
+        }
+    }
+
     pub(super) fn validate(&self, key: &str) -> Result<(), (String, String)> {
         let name = self.name();
+        if self.device_name().is_some_and(|d| d.trim().is_empty()) {
+            return Err((
+                format!("{key}.device_name"),
+                "must not be empty (leave it out for the default name)".into(),
+            ));
+        }
         if name.is_empty()
             || !name
                 .chars()
