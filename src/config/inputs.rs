@@ -395,3 +395,40 @@ impl P1Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::mqtt::discovery::Naming;
+    use crate::reading::{MeterInfo, MeterKind};
+
+    /// `device_name` on every input type, and the names it leads to (issue 12 §3).
+    #[test]
+    fn device_names_from_the_configuration() {
+        let cfg = Config::from_yaml(
+            "inputs:\n  - {name: house, type: p1, device: /dev/ttyUSB0, device_name: Main meter}\n  - {name: garage, type: p1, host: h, port: 1}\n  - {name: heat, type: kmp, device: /dev/ttyUSB1, device_name: District heating}\n  - {name: water, type: kmp, device: /dev/ttyUSB2, preset: multical_21}\n",
+        )
+        .unwrap();
+        let naming = Naming::new(cfg.inputs.iter().map(|i| i.names()).collect());
+        let e = MeterInfo::new("E1", MeterKind::Electricity);
+        assert_eq!(naming.device_name("house", &e), "Main meter");
+        assert_eq!(
+            naming.device_name("garage", &e),
+            "Electricity meter (garage)"
+        );
+        let heat = MeterInfo::new("K1", MeterKind::Heat);
+        assert_eq!(naming.device_name("heat", &heat), "District heating");
+        // multical_21 is a water meter; the P1 ports' water sub-meters would share its name.
+        let w = MeterInfo::new("K2", MeterKind::Water);
+        assert_eq!(naming.device_name("water", &w), "Water meter");
+        let mut sub = MeterInfo::new("W1", MeterKind::Water);
+        sub.parent = Some("E1".into());
+        assert_eq!(naming.device_name("garage", &sub), "Water meter (garage)");
+        let err = Config::from_yaml(
+            "inputs:\n  - {name: a, type: multical, device: /dev/ttyUSB0, device_name: \" \"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("inputs[0].device_name"), "{err}");
+    }
+}

@@ -153,21 +153,21 @@ fn is_main_quantity(meter: &MeterInfo, q: &Quantity) -> bool {
     meter.parent.is_some() && q.key == main.key
 }
 
-/// `{{ {1: 'low', 2: 'normal'}.get(value_json.tariff) }}`: the state payload keeps the
-/// meter's number (the public contract Node-RED flows and the corpus tests read), HA shows the
-/// option's name. A number without a name renders `None`, which HA's MQTT sensor takes as "no
-/// value" (`PAYLOAD_NONE`), so the entity never shows a state outside its options.
+/// `{% if value_json.tariff == 1 %}low{% elif value_json.tariff == 2 %}normal{% else %}None{% endif %}`:
+/// the state payload keeps the meter's number (the public contract Node-RED flows and the
+/// corpus tests read), HA shows the option's name. A number without a name renders `None`,
+/// which HA's MQTT sensor takes as "no value" (`PAYLOAD_NONE`), so the entity never shows a
+/// state outside its options. The `if … endif` form and not a dict lookup because Domoticz
+/// reads the key out of an `endif` template (`MQTTAutoDiscover.cpp` `CleanValueTemplate`:
+/// from `value_json.` to the next space) and so keeps showing the number.
 fn enum_template(q: &Quantity) -> String {
-    let pairs: Vec<String> = q
-        .options
-        .iter()
-        .map(|(v, name)| format!("{v}: '{name}'"))
-        .collect();
-    format!(
-        "{{{{ {{{}}}.get(value_json.{}) }}}}",
-        pairs.join(", "),
-        q.key
-    )
+    let mut t = String::new();
+    for (i, (v, name)) in q.options.iter().enumerate() {
+        let kw = if i == 0 { "if" } else { "elif" };
+        t.push_str(&format!("{{% {kw} value_json.{} == {v} %}}{name}", q.key));
+    }
+    t.push_str("{% else %}None{% endif %}");
+    t
 }
 
 /// The discovery topic and retained payload for one quantity of one meter read by `input`.

@@ -319,13 +319,22 @@ fn enumerations_have_named_options() {
     assert_eq!(v["options"], json!(["low", "normal"]));
     assert_eq!(
         v["value_template"],
-        "{{ {1: 'low', 2: 'normal'}.get(value_json.tariff) }}"
+        "{% if value_json.tariff == 1 %}low{% elif value_json.tariff == 2 %}normal{% else %}None{% endif %}"
     );
     assert!(v.get("unit_of_measurement").is_none() && v.get("state_class").is_none());
+    // What Domoticz's CleanValueTemplate (MQTTAutoDiscover.cpp) makes of it: strip `{}'"`,
+    // then, for an `endif` template, from `value_json.` to the next space: the plain key.
+    let t = v["value_template"]
+        .as_str()
+        .unwrap()
+        .replace(['{', '}', '\'', '"'], "");
+    assert!(t.contains("endif"));
+    let from = &t[t.find("value_json.").unwrap()..];
+    assert_eq!(&from[..from.find(' ').unwrap()], "value_json.tariff");
     let be = ctx_entity(&naming, "p1", &e, &dq::TARIFF_EMUCS);
     assert_eq!(
         be["value_template"],
-        "{{ {1: 'normal', 2: 'low'}.get(value_json.tariff) }}"
+        "{% if value_json.tariff == 1 %}normal{% elif value_json.tariff == 2 %}low{% else %}None{% endif %}"
     );
     for q in [&dq::BREAKER_STATE, &dq::VALVE_POSITION] {
         let v = ctx_entity(&naming, "p1", &e, q);

@@ -29,12 +29,12 @@ pub fn name(code: &[u8]) -> Option<&'static str> {
         b"ENE" | b"EST" | b"SAG" => "Sagemcom",
         // EasyMeter Q3D (`/ESY5Q3D…`): corpus ndokter 09, 10.
         b"ESY" => "EasyMeter",
-        // Belgian e-MUCS meters (Sagemcom S211, Landis+Gyr E360) all send `/FLU5\…`: the
-        // e-MUCS P1 spec fixes the id of the grid operator Fluvius there, whoever built the
-        // meter (corpus ndokter 07/08, dsmrreader 07-11, athombv 17/18).
+        // Belgian e-MUCS meters send `/FLU5\…`: Fluvius, the grid operator that specifies
+        // them, whoever built the meter (corpus ndokter 07/08, dsmrreader 07-11 and the
+        // e-MUCS 2.1.1 spec examples athombv 17/18).
         b"FLU" => "Fluvius",
-        // Luxembourg Smarty meters send `/Lux5\…` (Smarty P1 spec example: corpus athombv 16,
-        // dsmrreader 18), the id of Luxmetering, the national metering operator.
+        // Luxembourg Smarty meters send `/Lux5\…` (the Smarty P1 spec's example, corpus
+        // athombv 16, and dsmrreader 18): Luxmetering, the national metering operator.
         b"LUX" => "Luxmetering",
         _ => return None,
     })

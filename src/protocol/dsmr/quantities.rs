@@ -116,8 +116,9 @@ quantities! {
     /// disconnect control states as the breaker.
     VALVE_POSITION = ("valve_position", "Valve position", None, Enumeration).diagnostic().options(DISCONNECTOR);
     /// `0-0:96.14.0` on a Belgian e-MUCS meter: tariff 1 is the day (normal) tariff and 2 the
-    /// night (low) one, the other way round from the Netherlands ([`crate::reading::q::TARIFF`];
-    /// e-MUCS P1 1.7.1 names `1-0:1.8.1` the day and `1-0:1.8.2` the night register, and HA's
-    /// own DSMR integration swaps them for DSMR "5B", `dsmr/sensor.py` `translate_tariff`).
+    /// night (low) one, the other way round from the Netherlands ([`crate::reading::q::TARIFF`]).
+    /// Source: HA's DSMR integration (`homeassistant/components/dsmr/sensor.py`
+    /// `translate_tariff`, 2024.3: "DSMR V5B: Note: In Belgium values are swapped: Rate code 2
+    /// is used for low rate and rate code 1 is used for normal rate").
     TARIFF_EMUCS = ("tariff", "Tariff", None, Enumeration).options(&[(1, "normal"), (2, "low")]);
 }
