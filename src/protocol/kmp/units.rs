@@ -87,9 +87,7 @@ pub fn lookup(code: u8) -> KmpUnit {
         0x26 => ("K", num(Unit::Kelvin, 0)),
         0x27 => ("l", num(Unit::Liter, 0)),
         0x28 => ("m³", num(Unit::CubicMeter, 0)),
-        // Flow is published in m³/h, the one flow unit every supported Home Assistant accepts
-        // for `volume_flow_rate` (`crate::reading::heat::FLOW`): 245 l/h is exactly 0.245.
-        0x29 => ("l/h", num(Unit::CubicMeterPerHour, -3)),
+        0x29 => ("l/h", num(Unit::LiterPerHour, 0)),
         0x2A => ("m³/h", num(Unit::CubicMeterPerHour, 0)),
         0x2B => ("m³×°C", num(Unit::CubicMeterCelsius, 0)),
         0x2C => ("t", num(Unit::Tonne, 0)),
@@ -219,13 +217,12 @@ mod tests {
             (0x25, Unit::Celsius),
             (0x26, Unit::Kelvin),
             (0x28, Unit::CubicMeter),
+            (0x29, Unit::LiterPerHour),
             (0x2E, Unit::Hour),
         ] {
             assert_eq!(lookup(code).kind, num(unit, 0), "code {code:#04x}");
         }
         assert_eq!(lookup(0x15).kind, num(Unit::W, 0));
-        // l/h (tasmota38_*, meterlogger_sim_*) is published in m³/h (issue 12 §2).
-        assert_eq!(lookup(0x29).kind, num(Unit::CubicMeterPerHour, -3));
         assert_eq!(lookup(0x19).kind, num(Unit::Var, 0));
     }
 
