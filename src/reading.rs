@@ -16,9 +16,10 @@ use crate::decimal::Decimal;
 use crate::time::Timestamp;
 
 /// `pub const` [`Quantity`]s on `static` definitions, and `ALL`, every one of them (for docs
-/// and tests): `NAME = ("key", "Name", Unit, Class).diagnostic().disabled();`.
+/// and tests): `NAME = ("key", "Name", Unit, Class).diagnostic().disabled();`
+/// (`.options(&[(1, "low"), ...])` names an enumeration's values).
 macro_rules! quantities {
-    ($($(#[$doc:meta])* $name:ident = ($key:literal, $label:literal, $unit:ident, $class:ident) $(.$m:ident())*;)*) => {
+    ($($(#[$doc:meta])* $name:ident = ($key:literal, $label:literal, $unit:ident, $class:ident) $(.$m:ident($($arg:expr),*))*;)*) => {
         $(
             $(#[$doc])*
             pub const $name: $crate::reading::Quantity = $crate::reading::Quantity::Static(
@@ -28,7 +29,7 @@ macro_rules! quantities {
                     $crate::reading::Unit::$unit,
                     $crate::reading::Class::$class,
                 )
-                $(.$m())*,
+                $(.$m($($arg),*))*,
             );
         )*
         /// Every quantity defined here (for docs and tests).
@@ -39,90 +40,9 @@ pub(crate) use quantities;
 
 pub mod heat;
 pub mod q;
+mod unit;
 
-/// Units, spelled exactly as Home Assistant expects them (`m³`, `°C` with Unicode characters;
-/// see HA's `homeassistant.const.UnitOf*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Unit {
-    None,
-    Wh,
-    KWh,
-    MWh,
-    GJ,
-    MJ,
-    Gcal,
-    W,
-    KW,
-    MW,
-    Varh,
-    Kvarh,
-    Var,
-    Kvar,
-    VA,
-    KVA,
-    V,
-    A,
-    Hz,
-    CubicMeter,
-    Liter,
-    CubicMeterPerHour,
-    LiterPerHour,
-    Celsius,
-    Kelvin,
-    Hour,
-    Second,
-    Bar,
-    Tonne,
-    TonnePerHour,
-    /// m³ × °C, the "volume × temperature" registers of Kamstrup heat meters.
-    CubicMeterCelsius,
-    Percent,
-}
-
-impl Unit {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Unit::None => "",
-            Unit::Wh => "Wh",
-            Unit::KWh => "kWh",
-            Unit::MWh => "MWh",
-            Unit::GJ => "GJ",
-            Unit::MJ => "MJ",
-            Unit::Gcal => "Gcal",
-            Unit::W => "W",
-            Unit::KW => "kW",
-            Unit::MW => "MW",
-            Unit::Varh => "varh",
-            Unit::Kvarh => "kvarh",
-            Unit::Var => "var",
-            Unit::Kvar => "kvar",
-            Unit::VA => "VA",
-            Unit::KVA => "kVA",
-            Unit::V => "V",
-            Unit::A => "A",
-            Unit::Hz => "Hz",
-            Unit::CubicMeter => "m³",
-            Unit::Liter => "L",
-            Unit::CubicMeterPerHour => "m³/h",
-            Unit::LiterPerHour => "L/h",
-            Unit::Celsius => "°C",
-            Unit::Kelvin => "K",
-            Unit::Hour => "h",
-            Unit::Second => "s",
-            Unit::Bar => "bar",
-            Unit::Tonne => "t",
-            Unit::TonnePerHour => "t/h",
-            Unit::CubicMeterCelsius => "m³·°C",
-            Unit::Percent => "%",
-        }
-    }
-}
-
-impl fmt::Display for Unit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use unit::Unit;
 
 /// What a quantity measures. The MQTT layer derives Home Assistant's `device_class` and
 /// `state_class` from this (see `mqtt::discovery`), so protocol code never names HA concepts.
@@ -152,9 +72,12 @@ pub enum Class {
     Pressure,
     /// An hour counter: only goes up.
     Duration,
+    /// A length of time that is not a counter (the last power failure's duration).
+    TimeSpan,
     /// An event counter (power failures, sags): only goes up.
     Count,
     /// A number that is neither a counter nor a physical measurement (tariff, info code).
+    /// With [`QuantityDef::options`] each value has a name, and Home Assistant shows the name.
     Enumeration,
     /// Free text (the meter's message).
     Text,
@@ -165,6 +88,34 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class, for the tests that check every (class, unit) pair against Home
+    /// Assistant's tables (`mqtt::discovery`).
+    pub const ALL: &'static [Class] = &[
+        Class::Energy,
+        Class::Gas,
+        Class::Water,
+        Class::Volume,
+        Class::ReactiveEnergy,
+        Class::Power,
+        Class::ReactivePower,
+        Class::ApparentPower,
+        Class::Voltage,
+        Class::Current,
+        Class::Frequency,
+        Class::PowerFactor,
+        Class::Temperature,
+        Class::TemperatureDifference,
+        Class::Flow,
+        Class::Pressure,
+        Class::Duration,
+        Class::TimeSpan,
+        Class::Count,
+        Class::Enumeration,
+        Class::Text,
+        Class::Timestamp,
+        Class::Measurement,
+    ];
+
     /// Counters must never be published lower than before (HA treats a drop as a meter reset).
     pub const fn is_counter(self) -> bool {
         matches!(
@@ -194,6 +145,10 @@ pub struct QuantityDef {
     pub diagnostic: bool,
     /// Noisy or rarely useful entities are created disabled (as HA's own DSMR integration does).
     pub enabled_by_default: bool,
+    /// An [`Class::Enumeration`]'s values and their names, as the meter's specification
+    /// defines them (DSMR tariff 1 = `low`). The state payload keeps the number the meter sent
+    /// (it is the public contract); Home Assistant shows the name (`mqtt::discovery`).
+    pub options: &'static [(i64, &'static str)],
 }
 
 impl QuantityDef {
@@ -205,7 +160,22 @@ impl QuantityDef {
             class,
             diagnostic: false,
             enabled_by_default: true,
+            options: &[],
         }
+    }
+
+    /// Names for an enumeration's values (see [`QuantityDef::options`]).
+    pub const fn options(mut self, options: &'static [(i64, &'static str)]) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The name of `value` among [`QuantityDef::options`].
+    pub fn option_name(&self, value: i64) -> Option<&'static str> {
+        self.options
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map(|(_, name)| *name)
     }
 
     /// Marked `entity_category: diagnostic`.
@@ -255,6 +225,7 @@ impl Quantity {
             class,
             diagnostic: false,
             enabled_by_default: true,
+            options: &[],
         })
     }
 
@@ -364,6 +335,9 @@ pub struct MeterInfo {
     pub serial: Option<String>,
     /// Protocol and version, e.g. `DSMR 5.0`, `KMP`, `IEC 62056-21`.
     pub protocol: Option<String>,
+    /// The meter's firmware version where it reports one (KMP GetType's software revision,
+    /// `F1`); never the protocol.
+    pub firmware: Option<String>,
     /// The `id` of the meter this one is read through (M-Bus sub-meter → P1 meter).
     pub parent: Option<String>,
 }
@@ -377,6 +351,7 @@ impl MeterInfo {
             model: None,
             serial: None,
             protocol: None,
+            firmware: None,
             parent: None,
         }
     }

@@ -117,10 +117,28 @@ fn serial_p1_meter_appears_in_home_assistant_with_gas_submeter() {
     assert_eq!(c["state_topic"], e);
     assert_eq!(c["availability_mode"], "all");
     assert_eq!(c["device"]["serial_number"], "E0043007052870319");
+    // Issue 12 §3: the serial is in `serial_number`, not in the name (one P1 input: no
+    // input name needed); the protocol is the hardware version, not the firmware.
+    assert_eq!(c["device"]["name"], "Electricity meter");
+    assert_eq!(c["device"]["hw_version"], "DSMR 5.0");
+    assert!(c["device"].get("sw_version").is_none(), "{c}");
     let gc = json(&sub.on(gas_cfg)[0]);
     assert_eq!(gc["device_class"], "gas");
     assert_eq!(gc["unit_of_measurement"], "m³");
     assert_eq!(gc["device"]["via_device"], "m2m_E0043007052870319");
+    assert_eq!(gc["device"]["name"], "Gas meter");
+    assert_eq!(gc["device"]["model"], "M-Bus gas meter");
+    // The gas meter's gas takes the device's name ("Gas meter", not "Gas meter Gas").
+    assert!(gc["name"].is_null(), "{gc}");
+    // Issue 12 §3: the tariff is an enum with the DSMR names; the state keeps the number.
+    let tariff_cfg = "homeassistant/sensor/m2m_E0043007052870319/tariff/config";
+    sub.wait_until("tariff discovery", T, |m| {
+        m.iter().any(|x| x.topic == tariff_cfg)
+    });
+    let tc = json(&sub.on(tariff_cfg)[0]);
+    assert_eq!(tc["device_class"], "enum");
+    assert_eq!(tc["options"], serde_json::json!(["low", "normal"]));
+    assert!(last["tariff"].is_number(), "{last}");
     let volt = json(&sub.on("homeassistant/sensor/m2m_E0043007052870319/voltage_l1/config")[0]);
     assert_eq!(volt["entity_category"], "diagnostic");
 

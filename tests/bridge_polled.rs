@@ -80,6 +80,19 @@ fn kmp_heat_meter_over_pty_with_echo_goes_offline_and_back() {
     assert_eq!(c["device_class"], "energy");
     assert_eq!(c["state_class"], "total_increasing");
     assert_eq!(c["device"]["manufacturer"], "Kamstrup");
+    // Issue 12 §3: firmware from GetType in `sw_version`, the protocol in `hw_version`.
+    assert_eq!(c["device"]["sw_version"], "F1");
+    assert_eq!(c["device"]["hw_version"], "KMP");
+    assert_eq!(c["device"]["name"], "Heat meter");
+    // Issue 12 §2: flow in m³/h, the unit `volume_flow_rate` takes in every supported HA.
+    let flow_cfg = format!("homeassistant/sensor/kmp_{meter}/flow/config");
+    sub.wait_until("flow discovery", T, |m| {
+        m.iter().any(|x| x.topic == flow_cfg)
+    });
+    let f = json(&sub.on(&flow_cfg)[0]);
+    assert_eq!(f["unit_of_measurement"], "m³/h");
+    assert_eq!(f["device_class"], "volume_flow_rate");
+    assert!(v["flow"].as_f64().is_some_and(|x| x < 10.0), "{v}");
 
     // The meter stops answering: offline after the poll's retries; back when it answers.
     let avail = format!("kmp/{meter}/availability");

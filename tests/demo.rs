@@ -222,11 +222,25 @@ impl Seen {
                 format!("meter2mqtt/{meter}/state"),
                 "{topic}"
             );
-            assert_eq!(
-                c["value_template"],
-                format!("{{{{ value_json.{} }}}}", parts[3]),
-                "{topic}"
-            );
+            if c["device_class"] == "enum" {
+                // Issue 12 §3: enums map the state's number to an option's name; the template
+                // reads the same key (and Domoticz finds it there, see mqtt::discovery).
+                let t = c["value_template"].as_str().unwrap_or_default();
+                assert!(
+                    t.starts_with(&format!("{{% if value_json.{} == ", parts[3])),
+                    "{topic}: {t}"
+                );
+                assert!(
+                    c["options"].as_array().is_some_and(|o| !o.is_empty()),
+                    "{topic}"
+                );
+            } else {
+                assert_eq!(
+                    c["value_template"],
+                    format!("{{{{ value_json.{} }}}}", parts[3]),
+                    "{topic}"
+                );
+            }
             assert!(c["unique_id"].is_string(), "{topic}: {c}");
             assert!(c["device"]["identifiers"].is_array(), "{topic}: {c}");
             // The key the entity reads comes in its states (HA shows "unknown" otherwise).

@@ -229,3 +229,36 @@ fn blank_mbus_ids_take_no_channel_slot() {
         assert_eq!(number(gas, "gas").unwrap().to_string(), "12.345");
     }
 }
+
+/// Issue 12 §3: tariff 1 is "low" on a Dutch meter and "normal" on a Belgian e-MUCS one
+/// (its `0-0:96.1.4` version line comes first); the state keeps the number. One decoder reads
+/// both, twice, so a tariff replayed from memory cannot carry the other country's names.
+#[test]
+fn tariff_names_follow_the_country() {
+    let nl = with_crc(&format!("{DSMR5}0-0:96.14.0(0001)\n"));
+    let be = with_crc(
+        "/FLU5\\253769484_A\n\n0-0:96.1.4(50217)\n0-0:96.1.1(3153414733313031303231363035)\n0-0:1.0.0(200512135409S)\n1-0:1.8.1(000000.034*kWh)\n0-0:96.14.0(0001)\n",
+    );
+    let mut d = meter2mqtt::protocol::dsmr::P1Decoder::new(DecoderOptions::default());
+    for _ in 0..2 {
+        for (bytes, name) in [(&nl, "low"), (&be, "normal")] {
+            d.push(bytes);
+            let Some(P1Event::Telegram(t)) = d.next_event(now()) else {
+                panic!("no telegram");
+            };
+            assert!(d.next_event(now()).is_none());
+            let m = t.readings[0]
+                .values
+                .iter()
+                .find(|m| m.quantity.key == "tariff")
+                .expect("tariff");
+            assert_eq!(number(&t.readings[0], "tariff").unwrap().to_string(), "1");
+            assert_eq!(
+                m.quantity.option_name(1),
+                Some(name),
+                "{:?}",
+                t.readings[0].meter
+            );
+        }
+    }
+}

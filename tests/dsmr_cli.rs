@@ -43,7 +43,9 @@ fn plain_telegram_with_two_sub_meters() {
     // Exact digits survive: the meter's `000015.758` stays 15.758, never 15.758000000000001.
     assert!(stdout.contains(r#""energy_import_t2":15.758"#), "{stdout}");
     assert!(stdout.contains(r#""energy_export_t1":0.000"#), "{stdout}");
-    assert_eq!(msgs[1]["payload"]["gas_uncorrected"].to_string(), "112.384");
+    // e-MUCS `0-n:24.2.3`, the only gas value Belgian meters send, is `gas` (issue 12 §3).
+    assert_eq!(msgs[1]["payload"]["gas"].to_string(), "112.384");
+    assert!(msgs[1]["payload"].get("gas_uncorrected").is_none());
     assert_eq!(msgs[2]["payload"]["water"].to_string(), "872.234");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

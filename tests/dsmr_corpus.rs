@@ -123,12 +123,9 @@ impl<'a> Check<'a> {
 }
 
 /// The quantity key for an M-Bus value by device type (what our decoder publishes). Belgian
-/// gas meters send `0-n:24.2.3` (not temperature-corrected), which the sources call the meter
-/// reading and we publish as `gas_uncorrected`.
+/// gas meters send only `0-n:24.2.3` (not temperature-corrected), which the sources call the
+/// meter reading and we publish as `gas` like every other gas meter's (issue 12 §3).
 fn mbus_key(r: &Reading) -> &'static str {
-    if r.get("gas_uncorrected").is_some() {
-        return "gas_uncorrected";
-    }
     match r.meter.kind {
         MeterKind::Gas => "gas",
         MeterKind::Water => "water",

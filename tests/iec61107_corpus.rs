@@ -163,8 +163,9 @@ fn ultraheat_uh50_bcc_in_the_capture_is_the_xor() {
     assert_eq!(num(r, "temperature_return_max"), "96.1");
     assert!(r.get("temperature_flow").is_none());
     assert_eq!(num(r, "peak_power"), "22.4");
-    // 6.33 max flow 000.744 m³/h → exactly 744 L/h.
-    assert_eq!(num(r, "peak_flow"), "744");
+    // 6.33 max flow 000.744 m³/h, published in m³/h as sent (issue 12 §2: m³/h is the flow
+    // unit every supported Home Assistant accepts).
+    assert_eq!(num(r, "peak_flow"), "0.744");
     assert_eq!(r.meter.id, "lug_66153690");
     assert_eq!(r.meter.manufacturer.as_deref(), Some("Landis+Gyr"));
     // Historical values are kept raw, not mapped.
@@ -207,7 +208,7 @@ fn ultraheat_kwh_capture_was_edited_so_it_is_rejected_as_sent() {
     assert_eq!(num(r, "volume"), "1084.58");
     assert_eq!(num(r, "operating_hours"), "32214");
     assert_eq!(num(r, "temperature_flow_max"), "114.9");
-    assert_eq!(num(r, "peak_flow"), "300");
+    assert_eq!(num(r, "peak_flow"), "0.300"); // 000.300 m3ph, in m³/h as sent
 }
 
 #[test]

@@ -197,6 +197,8 @@ fn clean_poll_of_a_multical_603() {
     assert_eq!(r.meter.model.as_deref(), Some("MULTICAL 601"));
     assert_eq!(r.meter.serial, Some(sim.serial.to_string()));
     assert_eq!(r.meter.protocol.as_deref(), Some("KMP"));
+    // GetType's software revision 0x0601 is firmware "F1" (issue 12 §3: `sw_version`).
+    assert_eq!(r.meter.firmware.as_deref(), Some("F1"));
     assert_eq!(r.time, now());
     // Every preset register, in preset order, with the simulator's exact digits.
     let keys: Vec<&str> = r.values.iter().map(|m| m.quantity.key.as_ref()).collect();
@@ -225,7 +227,7 @@ fn clean_poll_of_a_multical_603() {
     assert_eq!(number(r, "heat_energy").to_string(), "55.006");
     assert_eq!(unit(r, "heat_energy"), Unit::MWh);
     assert_eq!(unit(r, "volume"), Unit::CubicMeter);
-    assert_eq!(unit(r, "flow"), Unit::LiterPerHour);
+    assert_eq!(unit(r, "flow"), Unit::CubicMeterPerHour);
     assert_eq!(unit(r, "power"), Unit::KW);
     assert!(s.missing().is_empty());
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());

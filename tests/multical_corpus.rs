@@ -56,8 +56,10 @@ fn hash1_decodes_with_the_meters_own_program_number() {
     assert_eq!(num(r, "temperature_return"), w("t2_C"));
     assert_eq!(num(r, "temperature_difference"), w("dt_K"));
     assert_eq!(num(r, "power"), w("power_kW"));
-    assert_eq!(num(r, "flow"), w("flow_l_h"));
-    assert_eq!(unit(r, "flow"), "L/h");
+    // The vector's flow is in l/h; published exactly in m³/h (issue 12 §2).
+    assert_eq!(w("flow_l_h"), "79");
+    assert_eq!(num(r, "flow"), "0.079");
+    assert_eq!(unit(r, "flow"), "m³/h");
     assert_eq!(num(r, "peak_power"), w("peak_power_kW"));
     assert_eq!(num(r, "info_code"), w("info"));
     assert_eq!(r.meter.id, "multical_00000060017");

@@ -23,7 +23,7 @@ fn first_poll_reads_hash1_and_hash2_then_the_cache_skips_hash2() {
     let t = drive(&mut s, &mut sim);
     let r = t.result.clone().unwrap().remove(0);
     assert_eq!(num(&r, "heat_energy"), "507.109");
-    assert_eq!(num(&r, "flow"), "79");
+    assert_eq!(num(&r, "flow"), "0.079"); // 79 l/h in m³/h
     assert_eq!(r.meter.id, "multical_00000060017");
     assert_eq!(written(&t), vec![b"/#1\r".to_vec(), b"/#2\r".to_vec()]);
     // Requests go out at 300 7E2 and the very next action switches to 1200.

@@ -35,6 +35,9 @@ fn two() -> u8 {
 #[serde(deny_unknown_fields)]
 pub struct KmpConfig {
     pub name: String,
+    /// The Home Assistant device name of this meter (default: its kind, "Heat meter").
+    #[serde(default)]
+    pub device_name: Option<String>,
     #[serde(default)]
     pub device: Option<PathBuf>,
     #[serde(default)]
@@ -79,6 +82,9 @@ pub enum TerminatorConfig {
 #[serde(deny_unknown_fields)]
 pub struct MulticalConfig {
     pub name: String,
+    /// The Home Assistant device name of this meter (default: its kind, "Heat meter").
+    #[serde(default)]
+    pub device_name: Option<String>,
     #[serde(default)]
     pub device: Option<PathBuf>,
     #[serde(default)]
@@ -118,6 +124,9 @@ pub enum BccConfig {
 #[serde(deny_unknown_fields)]
 pub struct Iec62056Config {
     pub name: String,
+    /// The Home Assistant device name of this meter (default: its kind, "Heat meter").
+    #[serde(default)]
+    pub device_name: Option<String>,
     #[serde(default)]
     pub device: Option<PathBuf>,
     #[serde(default)]

@@ -6,18 +6,26 @@
 use serde_json::{json, Map, Value};
 
 use super::topics;
-use crate::reading::{Class, MeterInfo, MeterKind, Quantity, Unit};
+use crate::reading::{q, Class, MeterInfo, MeterKind, Quantity, Unit};
+
+mod naming;
+
+pub use naming::{InputNames, Naming};
 
 /// Where discovery points entities at.
 #[derive(Debug, Clone)]
 pub struct DiscoveryContext<'a> {
     pub prefix: &'a str,
     pub base: &'a str,
+    /// How devices are named (the configured inputs).
+    pub naming: &'a Naming,
 }
 
 /// HA's `device_class` and `state_class` for a quantity, or `None` where HA has no class or
 /// the unit is not one HA accepts for it (HA 2025.10+ rejects wrong pairs; tables in HA's
 /// `homeassistant/components/sensor/const.py` `DEVICE_CLASS_UNITS` / `DEVICE_CLASS_STATE_CLASSES`).
+/// Every pair is checked against those tables as they are in the oldest HA we support, 2024.3
+/// (`tests::every_pair_is_valid_in_home_assistant_2024_3`).
 pub fn classes(q: &Quantity) -> (Option<&'static str>, Option<&'static str>) {
     let u = q.unit;
     let device_class = match q.class {
@@ -27,21 +35,25 @@ pub fn classes(q: &Quantity) -> (Option<&'static str>, Option<&'static str>) {
         Class::Gas if u == Unit::CubicMeter => Some("gas"),
         Class::Water if matches!(u, Unit::CubicMeter | Unit::Liter) => Some("water"),
         Class::Volume if matches!(u, Unit::CubicMeter | Unit::Liter) => Some("volume"),
-        Class::ReactiveEnergy if matches!(u, Unit::Varh | Unit::Kvarh) => Some("reactive_energy"),
-        Class::Power if matches!(u, Unit::W | Unit::KW | Unit::MW) => Some("power"),
-        Class::ReactivePower if matches!(u, Unit::Var | Unit::Kvar) => Some("reactive_power"),
+        // No `reactive_energy` (HA 2024.3 has no such device class and would reject the
+        // entity), no `MW` power and no `kvar` (2024.3 takes W/kW and var only).
+        Class::Power if matches!(u, Unit::W | Unit::KW) => Some("power"),
+        Class::ReactivePower if u == Unit::Var => Some("reactive_power"),
         Class::ApparentPower if u == Unit::VA => Some("apparent_power"),
         Class::Voltage if u == Unit::V => Some("voltage"),
         Class::Current if u == Unit::A => Some("current"),
         Class::Frequency if u == Unit::Hz => Some("frequency"),
         Class::PowerFactor if matches!(u, Unit::None | Unit::Percent) => Some("power_factor"),
         Class::Temperature if matches!(u, Unit::Celsius | Unit::Kelvin) => Some("temperature"),
-        Class::Flow if matches!(u, Unit::CubicMeterPerHour | Unit::LiterPerHour) => {
-            Some("volume_flow_rate")
-        }
+        // L/h only from HA 2025.5 (issue 12 §2): inputs publish flow in m³/h.
+        Class::Flow if u == Unit::CubicMeterPerHour => Some("volume_flow_rate"),
         Class::Pressure if u == Unit::Bar => Some("pressure"),
-        Class::Duration if matches!(u, Unit::Hour | Unit::Second) => Some("duration"),
-        Class::Timestamp => Some("timestamp"),
+        Class::Duration | Class::TimeSpan if matches!(u, Unit::Hour | Unit::Second) => {
+            Some("duration")
+        }
+        Class::Timestamp if u == Unit::None => Some("timestamp"),
+        // HA's enum sensor takes no unit and no state_class (`sensor/__init__.py`).
+        Class::Enumeration if !q.options.is_empty() && u == Unit::None => Some("enum"),
         _ => None,
     };
     let state_class = match q.class {
@@ -57,33 +69,25 @@ pub fn classes(q: &Quantity) -> (Option<&'static str>, Option<&'static str>) {
         | Class::TemperatureDifference
         | Class::Flow
         | Class::Pressure
+        | Class::TimeSpan
         | Class::Measurement => Some("measurement"),
         _ => None,
     };
     (device_class, state_class)
 }
 
-fn device_name(meter: &MeterInfo) -> String {
-    let kind = match meter.kind {
-        MeterKind::Electricity => "Electricity meter",
-        MeterKind::Gas => "Gas meter",
-        MeterKind::Water => "Water meter",
-        MeterKind::Heat => "Heat meter",
-        MeterKind::Cooling => "Cooling meter",
-        MeterKind::Other(_) => "Meter",
-    };
-    format!("{kind} {}", meter.serial.as_deref().unwrap_or(&meter.id))
-}
-
 /// The `device` block shared by all entities of a meter. HA groups entities by `identifiers`;
-/// Domoticz pairs a kWh counter with the W sensor of the same device.
-pub fn device(ctx: &DiscoveryContext<'_>, meter: &MeterInfo) -> Value {
+/// Domoticz pairs a kWh counter with the W sensor of the same device. The name carries no
+/// serial number (that is `serial_number`), so entity ids read `sensor.gas_meter`
+/// ([`Naming`]); `sw_version` is the meter's firmware where it reports one, and the protocol
+/// the bridge reads it with goes into `hw_version` (HA shows it as "Hardware: DSMR 5.0").
+pub fn device(ctx: &DiscoveryContext<'_>, input: &str, meter: &MeterInfo) -> Value {
     let mut d = Map::new();
     d.insert(
         "identifiers".into(),
         json!([topics::node_id(ctx.base, &meter.id)]),
     );
-    d.insert("name".into(), json!(device_name(meter)));
+    d.insert("name".into(), json!(ctx.naming.device_name(input, meter)));
     if let Some(m) = &meter.manufacturer {
         d.insert("manufacturer".into(), json!(m));
     }
@@ -93,8 +97,11 @@ pub fn device(ctx: &DiscoveryContext<'_>, meter: &MeterInfo) -> Value {
     if let Some(s) = &meter.serial {
         d.insert("serial_number".into(), json!(s));
     }
+    if let Some(f) = &meter.firmware {
+        d.insert("sw_version".into(), json!(f));
+    }
     if let Some(p) = &meter.protocol {
-        d.insert("sw_version".into(), json!(p));
+        d.insert("hw_version".into(), json!(p));
     }
     if let Some(parent) = &meter.parent {
         d.insert(
@@ -133,12 +140,51 @@ fn icon(q: &Quantity) -> Option<&'static str> {
     }
 }
 
-/// The discovery topic and retained payload for one quantity of one meter.
-pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (String, Value) {
+/// Whether `q` is what a sub-meter of this kind is (a gas meter's `gas`): HA then names the
+/// entity after the device alone ("Gas meter", not "Gas meter Gas"; an entity whose `name` is
+/// null takes the device's name, HA MQTT docs "Naming of MQTT Entities").
+fn is_main_quantity(meter: &MeterInfo, q: &Quantity) -> bool {
+    let main = match meter.kind {
+        MeterKind::Gas => &q::GAS,
+        MeterKind::Water => &q::WATER,
+        MeterKind::Heat => &q::HEAT_ENERGY_GJ,
+        _ => return false,
+    };
+    meter.parent.is_some() && q.key == main.key
+}
+
+/// `{% if value_json.tariff == 1 %}low{% elif value_json.tariff == 2 %}normal{% else %}None{% endif %}`:
+/// the state payload keeps the meter's number (the public contract Node-RED flows and the
+/// corpus tests read), HA shows the option's name. A number without a name renders `None`,
+/// which HA's MQTT sensor takes as "no value" (`PAYLOAD_NONE`), so the entity never shows a
+/// state outside its options. The `if … endif` form and not a dict lookup because Domoticz
+/// reads the key out of an `endif` template (`MQTTAutoDiscover.cpp` `CleanValueTemplate`:
+/// from `value_json.` to the next space) and so keeps showing the number.
+fn enum_template(q: &Quantity) -> String {
+    let mut t = String::new();
+    for (i, (v, name)) in q.options.iter().enumerate() {
+        let kw = if i == 0 { "if" } else { "elif" };
+        t.push_str(&format!("{{% {kw} value_json.{} == {v} %}}{name}", q.key));
+    }
+    t.push_str("{% else %}None{% endif %}");
+    t
+}
+
+/// The discovery topic and retained payload for one quantity of one meter read by `input`.
+pub fn entity(
+    ctx: &DiscoveryContext<'_>,
+    input: &str,
+    meter: &MeterInfo,
+    q: &Quantity,
+) -> (String, Value) {
     let node = topics::node_id(ctx.base, &meter.id);
     let topic = topics::discovery(ctx.prefix, &node, &q.key);
     let mut c = Map::new();
-    c.insert("name".into(), json!(q.name));
+    if is_main_quantity(meter, q) {
+        c.insert("name".into(), Value::Null);
+    } else {
+        c.insert("name".into(), json!(q.name));
+    }
     c.insert(
         "unique_id".into(),
         json!(format!("{node}_{}", unique_suffix(&q.key))),
@@ -147,15 +193,21 @@ pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (S
         "state_topic".into(),
         json!(topics::state(ctx.base, &meter.id)),
     );
-    // Domoticz understands only this plain form (MQTTAutoDiscover.cpp).
-    c.insert(
-        "value_template".into(),
-        json!(format!("{{{{ value_json.{} }}}}", q.key)),
-    );
+    let (device_class, state_class) = classes(q);
+    if device_class == Some("enum") {
+        c.insert("value_template".into(), json!(enum_template(q)));
+        let names: Vec<&str> = q.options.iter().map(|(_, name)| *name).collect();
+        c.insert("options".into(), json!(names));
+    } else {
+        // Domoticz understands only this plain form (MQTTAutoDiscover.cpp).
+        c.insert(
+            "value_template".into(),
+            json!(format!("{{{{ value_json.{} }}}}", q.key)),
+        );
+    }
     if q.unit != Unit::None {
         c.insert("unit_of_measurement".into(), json!(q.unit.as_str()));
     }
-    let (device_class, state_class) = classes(q);
     if let Some(dc) = device_class {
         c.insert("device_class".into(), json!(dc));
     }
@@ -179,7 +231,7 @@ pub fn entity(ctx: &DiscoveryContext<'_>, meter: &MeterInfo, q: &Quantity) -> (S
         ]),
     );
     c.insert("availability_mode".into(), json!("all"));
-    c.insert("device".into(), device(ctx, meter));
+    c.insert("device".into(), device(ctx, input, meter));
     c.insert(
         "origin".into(),
         json!({
@@ -208,89 +260,4 @@ pub fn owned_meter(base: &str, config: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::reading::{q, QuantityDef};
-
-    #[test]
-    fn energy_dashboard_pairs() {
-        assert_eq!(
-            classes(&q::ENERGY_IMPORT_T1),
-            (Some("energy"), Some("total_increasing"))
-        );
-        assert_eq!(classes(&q::GAS), (Some("gas"), Some("total_increasing")));
-        assert_eq!(
-            classes(&q::WATER),
-            (Some("water"), Some("total_increasing"))
-        );
-        assert_eq!(
-            classes(&q::POWER_IMPORT),
-            (Some("power"), Some("measurement"))
-        );
-        assert_eq!(classes(&q::TARIFF), (None, None));
-        let gcal = Quantity::shared(QuantityDef::new(
-            "heat_energy",
-            "Heat",
-            Unit::Gcal,
-            Class::Energy,
-        ));
-        assert_eq!(classes(&gcal), (None, Some("total_increasing")));
-    }
-
-    /// Domoticz pairs a kWh counter with the W entity whose unique_id shares the longest prefix.
-    #[test]
-    fn domoticz_pairs_each_counter_with_its_direction() {
-        let ids = |q: &Quantity| format!("n_{}", unique_suffix(&q.key));
-        let watts = [
-            &q::POWER_IMPORT,
-            &q::POWER_EXPORT,
-            &q::POWER_IMPORT_L1,
-            &q::POWER_EXPORT_L2,
-        ];
-        let common =
-            |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-        for (kwh, want) in [
-            (&q::ENERGY_IMPORT_T1, &q::POWER_IMPORT),
-            (&q::ENERGY_IMPORT_TOTAL, &q::POWER_IMPORT),
-            (&q::ENERGY_EXPORT_T2, &q::POWER_EXPORT),
-        ] {
-            let k = ids(kwh);
-            let best = watts
-                .iter()
-                .max_by_key(|w| common(&k, &ids(w)))
-                .map(|w| w.key.clone());
-            assert_eq!(best, Some(want.key.clone()), "{k}");
-            let runner_up = watts
-                .iter()
-                .filter(|w| w.key != want.key)
-                .map(|w| common(&k, &ids(w)))
-                .max();
-            assert!(runner_up < Some(common(&k, &ids(want))), "tie for {k}");
-        }
-    }
-
-    #[test]
-    fn entity_payload() {
-        let ctx = DiscoveryContext {
-            prefix: "homeassistant",
-            base: "meter2mqtt",
-        };
-        let mut gas = MeterInfo::new("G1", MeterKind::Gas);
-        gas.parent = Some("E1".into());
-        let (topic, v) = entity(&ctx, &gas, &q::GAS);
-        assert_eq!(topic, "homeassistant/sensor/meter2mqtt_G1/gas/config");
-        assert_eq!(v["unique_id"], "meter2mqtt_G1_gas");
-        assert_eq!(v["icon"], "mdi:meter-gas");
-        assert_eq!(v["unit_of_measurement"], "m³");
-        assert_eq!(v["value_template"], "{{ value_json.gas }}");
-        assert_eq!(v["device"]["via_device"], "meter2mqtt_E1");
-        assert_eq!(v["availability_mode"], "all");
-        assert_eq!(v["availability"][1]["topic"], "meter2mqtt/G1/availability");
-        assert_eq!(owned_meter("meter2mqtt", &v), Some("G1".into()));
-        assert_eq!(owned_meter("meter2mqtt/garage", &v), None);
-        assert_eq!(owned_meter("meter2", &v), None);
-        let (_, v) = entity(&ctx, &gas, &q::VOLTAGE_L2);
-        assert_eq!(v["entity_category"], "diagnostic");
-        assert_eq!(v["enabled_by_default"], false);
-    }
-}
+mod tests;

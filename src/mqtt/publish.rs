@@ -46,6 +46,8 @@ pub struct PublishSettings {
     pub per_quantity_topics: bool,
     pub raw_topic: bool,
     pub stale_meter_timeout: Duration,
+    /// How Home Assistant devices are named (from the configured inputs).
+    pub naming: discovery::Naming,
 }
 
 /// Availability never flips faster than this, whatever the interval (DSMR 5 sends every 1 s).
@@ -53,6 +55,8 @@ const MIN_OFFLINE_AFTER: Duration = Duration::from_secs(5);
 
 struct MeterState {
     info: std::sync::Arc<MeterInfo>,
+    /// The input that reads this meter (device names depend on it).
+    input: String,
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
     discovered: BTreeSet<String>,
@@ -109,6 +113,7 @@ impl Publisher {
             .map(|prefix| DiscoveryContext {
                 prefix,
                 base: &self.s.base,
+                naming: &self.s.naming,
             })
     }
 
@@ -128,7 +133,7 @@ impl Publisher {
                     }
                 }
                 for r in readings {
-                    self.on_reading(now, r, interval, &mut out);
+                    self.on_reading(now, &input, r, interval, &mut out);
                 }
                 out
             }
@@ -154,6 +159,7 @@ impl Publisher {
     fn on_reading(
         &mut self,
         now: Instant,
+        input: &str,
         reading: Reading,
         interval: Duration,
         out: &mut Vec<Message>,
@@ -163,6 +169,7 @@ impl Publisher {
         let hint_at = seeded.taken_at(&reading, now);
         let m = self.meters.entry(id.clone()).or_insert_with(|| MeterState {
             info: reading.meter.clone(),
+            input: input.to_string(),
             quantities: Vec::new(),
             discovered: BTreeSet::new(),
             guard: Guard::with_hints(seeded.values, hint_at, now),
@@ -260,13 +267,14 @@ impl Publisher {
             .cloned()
             .collect();
         let info = m.info.clone();
+        let input = m.input.clone();
         for q in &new {
             m.discovered.insert(q.key.to_string());
         }
         let first_discovery = !new.is_empty() && m.discovered.len() == new.len();
         if let Some(ctx) = self.ctx() {
             for q in &new {
-                let (topic, payload) = discovery::entity(&ctx, &info, q);
+                let (topic, payload) = discovery::entity(&ctx, &input, &info, q);
                 out.push(Message::retained(topic, payload.to_string()));
             }
         }
@@ -406,7 +414,7 @@ impl Publisher {
         for (id, m) in &self.meters {
             if let Some(ctx) = self.ctx() {
                 for q in &m.quantities {
-                    let (topic, payload) = discovery::entity(&ctx, &m.info, q);
+                    let (topic, payload) = discovery::entity(&ctx, &m.input, &m.info, q);
                     out.push(Message::retained(topic, payload.to_string()));
                 }
             }

@@ -23,10 +23,12 @@ quantities! {
     TEMPERATURE_T3 = ("temperature_t3", "Temperature T3", Celsius, Temperature).disabled();
     POWER = ("power", "Power", KW, Power);
     PEAK_POWER = ("peak_power", "Peak power", KW, Power).diagnostic();
-    /// Flow in L/h: household heat meters show l/h; m³/h values are converted exactly.
-    FLOW = ("flow", "Flow", LiterPerHour, Flow);
-    FLOW_V2 = ("flow_v2", "Flow V2", LiterPerHour, Flow).disabled();
-    PEAK_FLOW = ("peak_flow", "Peak flow", LiterPerHour, Flow).diagnostic();
+    /// Flow in m³/h, converted exactly from the l/h household heat meters show (245 l/h →
+    /// 0.245): `volume_flow_rate` accepts m³/h in every Home Assistant we support, L/h only
+    /// from 2025.5 (HA `sensor/const.py` `DEVICE_CLASS_UNITS` at 2024.3; issue 12 §2).
+    FLOW = ("flow", "Flow", CubicMeterPerHour, Flow);
+    FLOW_V2 = ("flow_v2", "Flow V2", CubicMeterPerHour, Flow).disabled();
+    PEAK_FLOW = ("peak_flow", "Peak flow", CubicMeterPerHour, Flow).diagnostic();
     PRESSURE_P1 = ("pressure_p1", "Pressure P1", Bar, Pressure).disabled();
     PRESSURE_P2 = ("pressure_p2", "Pressure P2", Bar, Pressure).disabled();
     INFO_CODE = ("info_code", "Info code", None, Enumeration).diagnostic();

@@ -22,7 +22,13 @@ quantities! {
     CURRENT_L1 = ("current_l1", "Current L1", A, Current).diagnostic();
     CURRENT_L2 = ("current_l2", "Current L2", A, Current).diagnostic().disabled();
     CURRENT_L3 = ("current_l3", "Current L3", A, Current).diagnostic().disabled();
-    TARIFF = ("tariff", "Tariff", None, Enumeration);
+    /// `0-0:96.14.0`, the tariff in use (DSMR 5.0.2 §6.12 "Tariff indicator electricity"):
+    /// 1 is the low (night) tariff and 2 the normal (day) one. Names and numbers as HA's own
+    /// DSMR integration has them (`homeassistant/components/dsmr/sensor.py` `translate_tariff`,
+    /// 2024.3: "Rate code 1 is used for low rate and rate code 2 is used for normal rate"),
+    /// so users moving from it find the same states. Belgium swaps them: `protocol::dsmr`
+    /// uses its own definition there.
+    TARIFF = ("tariff", "Tariff", None, Enumeration).options(&[(1, "low"), (2, "normal")]);
     POWER_FAILURES = ("power_failures", "Power failures", None, Count).diagnostic();
     LONG_POWER_FAILURES = ("long_power_failures", "Long power failures", None, Count).diagnostic();
     // Sub-meters and heat meters.

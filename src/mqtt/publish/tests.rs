@@ -13,6 +13,7 @@ fn settings() -> PublishSettings {
         per_quantity_topics: false,
         raw_topic: false,
         stale_meter_timeout: Duration::from_secs(60),
+        naming: Default::default(),
     }
 }
 

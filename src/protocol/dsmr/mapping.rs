@@ -319,7 +319,19 @@ impl<'a> Builder<'a> {
                 self.emucs_version = Some(g);
                 return Span::of(o.text, g).map_or(Effect::Other, Effect::EmucsVersion);
             }
-            (96, 14, 0) => self.number(o, q::TARIFF, Kind::Plain),
+            (96, 14, 0) => {
+                // The tariff's names depend on the country: Belgian e-MUCS meters send their
+                // `0-0:96.1.4` version line first (e-MUCS P1 1.7.1, corpus ndokter 07/08,
+                // dsmrreader 07-11). Never replayed from memory, so the same text on a meter
+                // of the other country is read again.
+                let tariff = if self.emucs_version.is_some() {
+                    dq::TARIFF_EMUCS
+                } else {
+                    q::TARIFF
+                };
+                self.number(o, tariff, Kind::Plain);
+                return Effect::Other;
+            }
             (96, 13, 0) => self.text(o, dq::MESSAGE, true),
             (96, 13, 1) => self.text(o, dq::MESSAGE_CODE, true),
             (96, 13, 2) => self.text(o, dq::MESSAGE_2, true),

@@ -228,15 +228,27 @@ fn with<'a>(b: &mut Builder<'a>, n: u8, f: impl FnOnce(&mut Channel<'a>)) {
     }
 }
 
-/// The quantity for a channel value, from the device type and the unit sent.
-fn quantity(kind: MeterKind, p: &Pending) -> Option<(Quantity, Kind)> {
+/// The quantity for a channel value, from the device type and the unit sent. `corrected_too`:
+/// the channel also sent a temperature-corrected `24.2.1`.
+///
+/// Belgian e-MUCS gas meters send only `0-n:24.2.3`, the volume not corrected for temperature
+/// (corpus ndokter 07/08, dsmrreader 07-11): it is that meter's reading, so it is published as
+/// `gas` like every other gas meter's (issue 12 §3: dashboards and flows need no per-country
+/// key); `docs/readings.md` says it is not temperature-corrected. Only next to a `24.2.1` does
+/// it keep its own key, `gas_uncorrected`. e-MUCS 2.x water meters send their volume as
+/// `24.2.3` too (corpus athombv 17): that is `water`.
+fn quantity(kind: MeterKind, p: &Pending, corrected_too: bool) -> Option<(Quantity, Kind)> {
     use RawUnit as R;
     let volume = matches!(p.unit, R::M3 | R::Dm3)
         || (p.unit == R::None && !matches!(kind, MeterKind::Heat | MeterKind::Cooling));
     let energy = matches!(p.unit, R::GJ | R::MJ)
         || (p.unit == R::None && matches!(kind, MeterKind::Heat | MeterKind::Cooling));
     Some(match kind {
-        _ if volume && p.uncorrected => (dq::GAS_UNCORRECTED, Kind::Volume),
+        MeterKind::Gas if volume && p.uncorrected && corrected_too => {
+            (dq::GAS_UNCORRECTED, Kind::Volume)
+        }
+        // A second, uncorrected volume of a meter that is not a gas meter has no key.
+        _ if p.uncorrected && corrected_too => return None,
         MeterKind::Gas if volume => (q::GAS, Kind::Volume),
         MeterKind::Water if volume => (q::WATER, Kind::Volume),
         MeterKind::Cooling if energy => (dq::COOLING_ENERGY, Kind::HeatEnergy),
@@ -244,6 +256,18 @@ fn quantity(kind: MeterKind, p: &Pending) -> Option<(Quantity, Kind)> {
         _ if volume => (dq::VOLUME, Kind::Volume),
         _ => return None,
     })
+}
+
+/// What a sub-meter is, by its device type (EN 13757-3, see [`kind`]).
+fn sub_meter_model(kind: MeterKind) -> &'static str {
+    match kind {
+        MeterKind::Gas => "M-Bus gas meter",
+        MeterKind::Water => "M-Bus water meter",
+        MeterKind::Heat => "M-Bus heat meter",
+        MeterKind::Cooling => "M-Bus cooling meter",
+        MeterKind::Electricity => "M-Bus electricity meter",
+        MeterKind::Other(_) => "M-Bus meter",
+    }
 }
 
 /// The identity of the sub-meter on `ch`: its own id when it sends one, else one made from the
@@ -272,9 +296,12 @@ fn sub_meter_info(ch: &Channel<'_>, kind: MeterKind, parent: &MeterInfo) -> Mete
         id,
         kind,
         manufacturer: None,
-        model: None,
+        // The P1 telegram names neither the sub-meter's maker nor its model; what it is comes
+        // from its EN 13757-3 device type ("M-Bus gas meter").
+        model: Some(sub_meter_model(kind).into()),
         serial,
         protocol: parent.protocol.clone(),
+        firmware: None,
         parent: Some(parent.id.clone()),
     }
 }
@@ -309,8 +336,9 @@ pub fn readings(
         );
         let mut r = Reading::new(info, ch.time.unwrap_or(fallback_time));
         r.values.reserve_exact(3);
+        let corrected_too = ch.values.iter().flatten().any(|p| !p.uncorrected);
         for p in ch.values.iter().flatten() {
-            match quantity(kind, p)
+            match quantity(kind, p, corrected_too)
                 .and_then(|(qty, k)| Some((qty, units::convert(p.value, p.unit, k)?)))
             {
                 Some((qty, v)) => {

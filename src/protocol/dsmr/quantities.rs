@@ -6,6 +6,14 @@
 
 use crate::reading::quantities;
 
+/// The states of a disconnector (breaker, gas valve): IEC 62056-6-2 interface class 70
+/// "Disconnect control", attribute `control_state`, which DSMR 5.0.2 §6.12 reports as 0/1/2.
+const DISCONNECTOR: &[(i64, &str)] = &[
+    (0, "disconnected"),
+    (1, "connected"),
+    (2, "ready_for_reconnection"),
+];
+
 quantities! {
     /// `1-0:1.8.3` / `1-0:1.8.4`: tariffs 3 and 4 (Hungary, DSMR 5.0.2 §6.12 allows up to 4).
     ENERGY_IMPORT_T3 = ("energy_import_t3", "Energy import tariff 3", KWh, Energy);
@@ -70,8 +78,10 @@ quantities! {
     /// `0-0:98.1.0`: mean of the monthly peaks in the history (the Belgian capacity tariff bills
     /// the 12-month mean), rounded to 0.001 W.
     PEAK_POWER_AVERAGE_13M = ("peak_power_average_13m", "Peak power average of history", W, Power).disabled();
-    /// `0-0:96.3.10`: breaker (switch) position, 0 off, 1 on, 2 ready (DSMR 5.0.2 §6.12).
-    BREAKER_STATE = ("breaker_state", "Breaker state", None, Enumeration).diagnostic();
+    /// `0-0:96.3.10`: breaker (switch) position, 0 off, 1 on, 2 ready (DSMR 5.0.2 §6.12
+    /// "Breaker state"; the states of the DLMS disconnect control, IEC 62056-6-2 class 70
+    /// `control_state`: disconnected, connected, ready_for_reconnection).
+    BREAKER_STATE = ("breaker_state", "Breaker state", None, Enumeration).diagnostic().options(DISCONNECTOR);
     /// `0-0:17.0.0` in kW (DSMR 4/5, e-MUCS): limiter threshold.
     POWER_LIMIT = ("power_limit", "Power limit", W, Power).diagnostic().disabled();
     /// `0-0:17.0.0` in A (DSMR 3.0 `(016*A)`: corpus ndokter 02).
@@ -94,7 +104,7 @@ quantities! {
     MESSAGE_5 = ("message_5", "Message 5", None, Text).diagnostic().disabled();
     /// `1-0:99.97.0`: end time and duration of the most recent long power failure in the log.
     LAST_POWER_FAILURE = ("last_power_failure", "Last power failure", None, Timestamp).diagnostic();
-    LAST_POWER_FAILURE_DURATION = ("last_power_failure_duration", "Last power failure duration", Second, Measurement).diagnostic();
+    LAST_POWER_FAILURE_DURATION = ("last_power_failure_duration", "Last power failure duration", Second, TimeSpan).diagnostic();
     /// `0-n:24.2.3`: gas volume not temperature-corrected (e-MUCS; Belgian gas meters send
     /// only this one).
     GAS_UNCORRECTED = ("gas_uncorrected", "Gas (not temperature corrected)", CubicMeter, Gas);
@@ -102,6 +112,13 @@ quantities! {
     COOLING_ENERGY = ("cooling_energy", "Cooling energy", GJ, Energy);
     /// `0-n:24.2.1` in m³ on a device whose type is unknown or not gas/water.
     VOLUME = ("volume", "Volume", CubicMeter, Volume);
-    /// `0-n:24.4.0`: gas valve position (DSMR 5.0.2 §6.12), `0-n:96.3.10` on Smarty.
-    VALVE_POSITION = ("valve_position", "Valve position", None, Enumeration).diagnostic();
+    /// `0-n:24.4.0`: gas valve position (DSMR 5.0.2 §6.12), `0-n:96.3.10` on Smarty; the same
+    /// disconnect control states as the breaker.
+    VALVE_POSITION = ("valve_position", "Valve position", None, Enumeration).diagnostic().options(DISCONNECTOR);
+    /// `0-0:96.14.0` on a Belgian e-MUCS meter: tariff 1 is the day (normal) tariff and 2 the
+    /// night (low) one, the other way round from the Netherlands ([`crate::reading::q::TARIFF`]).
+    /// Source: HA's DSMR integration (`homeassistant/components/dsmr/sensor.py`
+    /// `translate_tariff`, 2024.3: "DSMR V5B: Note: In Belgium values are swapped: Rate code 2
+    /// is used for low rate and rate code 1 is used for normal rate").
+    TARIFF_EMUCS = ("tariff", "Tariff", None, Enumeration).options(&[(1, "normal"), (2, "low")]);
 }

@@ -279,6 +279,7 @@ fn meter_info(
         model: parser::model(header.ident),
         serial,
         protocol: Some(protocol(b, crc)),
+        firmware: None,
         parent: None,
     }
 }

@@ -64,7 +64,7 @@ fn scale(u: Unit) -> Option<(u8, i8)> {
 
 /// `value` in unit `from` expressed in unit `to`, exactly (decimal shift), or `None` if the
 /// units are not powers of ten apart. Converted values are normalised: the meter's trailing
-/// zeros carry no meaning after a unit change (`0.840 m³/h` → `840 L/h`).
+/// zeros carry no meaning after a unit change (`240 l/h` → `0.24 m³/h`).
 pub fn convert(value: Decimal, from: Unit, to: Unit) -> Option<Decimal> {
     if from == to {
         return Some(value);
@@ -91,6 +91,10 @@ mod tests {
         assert_eq!(
             c("000.840", Unit::CubicMeterPerHour, Unit::LiterPerHour),
             Some("840".into())
+        );
+        assert_eq!(
+            c("245", Unit::LiterPerHour, Unit::CubicMeterPerHour),
+            Some("0.245".into())
         );
         assert_eq!(c("01.193", Unit::KW, Unit::W), Some("1193".into()));
         assert_eq!(c("1500", Unit::Wh, Unit::KWh), Some("1.5".into()));

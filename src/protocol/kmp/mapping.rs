@@ -22,6 +22,17 @@ struct Scaled {
 fn scale(unit_code: u8, value: Decimal) -> Option<Scaled> {
     let u = units::lookup(unit_code);
     match u.kind {
+        // Flow is published in m³/h (`crate::reading::heat::FLOW`: the one `volume_flow_rate`
+        // unit every supported Home Assistant accepts, issue 12 §2): the l/h household heat
+        // meters send is exactly 10⁻³ m³/h, 245 l/h → 0.245.
+        UnitKind::Number {
+            unit: Unit::LiterPerHour,
+            shift,
+        } => Some(Scaled {
+            value: value.shift(shift.checked_sub(3)?)?,
+            unit: Unit::CubicMeterPerHour,
+            symbol: None,
+        }),
         UnitKind::Number { unit, shift } => {
             let v = value.shift(shift)?;
             Some(Scaled {
@@ -214,6 +225,21 @@ mod tests {
             panic!()
         };
         assert_eq!(m.quantity.unit, Unit::GJ);
+    }
+
+    /// Issue 12 §2: a MULTICAL's l/h flow (unit 0x29, corpus tasmota38_*) is published in
+    /// m³/h, exactly; so is an unlisted register in l/h.
+    #[test]
+    fn flow_in_litres_per_hour_becomes_exact_cubic_metres_per_hour() {
+        for id in [0x004A, 0x008B] {
+            let e = entry(id, 0x29, RegisterValue::Number(Decimal::new(245, 0)));
+            let Mapped::Value(m) = map_entry(MeterKind::Heat, &e) else {
+                panic!()
+            };
+            assert_eq!(m.quantity.unit, Unit::CubicMeterPerHour, "{id:#06x}");
+            let Value::Number(v) = m.value else { panic!() };
+            assert_eq!(v.to_string(), "0.245");
+        }
     }
 
     #[test]

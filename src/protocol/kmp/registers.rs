@@ -100,8 +100,8 @@ pub static REGISTERS: &[RegisterDef] = &[
     def!(0x0059, qty!("temperature_difference", "Temperature difference", Unit::Kelvin, Class::TemperatureDifference), AsSent(TEMP_DIFF)),
     def!(0x005B, qty!("pressure_p1", "Pressure P1", Unit::Bar, Class::Pressure; disabled), AsSent(PRESSURE)),
     def!(0x005C, qty!("pressure_p2", "Pressure P2", Unit::Bar, Class::Pressure; disabled), AsSent(PRESSURE)),
-    def!(0x004A, qty!("flow", "Flow", Unit::LiterPerHour, Class::Flow), AsSent(FLOW)),
-    def!(0x004B, qty!("flow_v2", "Flow V2", Unit::LiterPerHour, Class::Flow; disabled), AsSent(FLOW)),
+    def!(0x004A, qty!("flow", "Flow", Unit::CubicMeterPerHour, Class::Flow), AsSent(FLOW)),
+    def!(0x004B, qty!("flow_v2", "Flow V2", Unit::CubicMeterPerHour, Class::Flow; disabled), AsSent(FLOW)),
     def!(0x0050, qty!("power", "Power", Unit::KW, Class::Power), AsSent(POWER)),
     // Counters and state.
     def!(0x03EC, qty!("operating_hours", "Operating hours", Unit::Hour, Class::Duration; diagnostic), AsSent(HOURS)),

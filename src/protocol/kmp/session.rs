@@ -436,6 +436,8 @@ impl KmpSession {
         info.model = self.meter_type.map(|t| t.model());
         info.serial = self.serial.map(|s| s.to_string());
         info.protocol = Some("KMP".into());
+        // GetType's software revision ("F1", 5512-447 sec. 6.2.1) is the meter's firmware.
+        info.firmware = self.meter_type.and_then(|t| t.revision_string());
         let mut reading = Reading::new(info, self.now);
         let mapped: Vec<Mapped> = self
             .config

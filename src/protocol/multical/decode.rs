@@ -64,12 +64,14 @@ fn scaled(raw: u64, decimals: i8) -> Decimal {
     Decimal::new(raw as i64, -decimals.clamp(-18, 18))
 }
 
-/// Flow in the `flow` key's unit (L/h), converted exactly from the meter's flow unit.
-fn flow_lph(raw: u64, s: &Scaling) -> Option<Decimal> {
+/// Flow in the `flow` key's unit (m³/h, see `crate::reading::heat::FLOW`: the one
+/// `volume_flow_rate` unit every supported Home Assistant accepts), converted exactly from the
+/// meter's flow unit (l/h on household meters: 245 l/h → 0.245).
+fn flow_m3h(raw: u64, s: &Scaling) -> Option<Decimal> {
     convert(
         scaled(raw, s.flow_decimals),
         s.flow_unit.unit(),
-        Unit::LiterPerHour,
+        Unit::CubicMeterPerHour,
     )
 }
 
@@ -116,7 +118,7 @@ pub fn decode(
     if let Some(p) = power_kw(hash1.power, &s) {
         r.push_number(heat_q::POWER, p);
     }
-    if let Some(f) = flow_lph(hash1.flow, &s) {
+    if let Some(f) = flow_m3h(hash1.flow, &s) {
         r.push_number(heat_q::FLOW, f);
     }
     if let Some(p) = power_kw(hash1.peak_power, &s) {
@@ -125,7 +127,7 @@ pub fn decode(
     r.push_number(heat_q::INFO_CODE, Decimal::from_int(hash1.info as i64));
     if let Some(c) = hash_c {
         r.push_number(heat_q::TEMPERATURE_T3, centi(c.t3));
-        if let Some(f) = flow_lph(c.flow2, &s) {
+        if let Some(f) = flow_m3h(c.flow2, &s) {
             r.push_number(heat_q::FLOW_V2, f);
         }
         match s.pressure_decimals {
