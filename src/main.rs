@@ -114,6 +114,9 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
         tracing::warn!("{w}");
         eprintln!("warning: {w}");
     }
+    if let Some(w) = meter2mqtt::config::password_file_warning(&cfg) {
+        tracing::warn!("{w}");
+    }
     Ok(cfg)
 }
 
