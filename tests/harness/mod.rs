@@ -268,6 +268,11 @@ pub struct Bridge {
 
 impl Bridge {
     pub fn start(config_yaml: &str) -> Bridge {
+        Self::start_with_env(config_yaml, &[])
+    }
+
+    /// [`Bridge::start`] with extra `METER2MQTT_*` environment variables for the child only.
+    pub fn start_with_env(config_yaml: &str, env: &[(&str, &str)]) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, config_yaml).expect("write config");
@@ -275,6 +280,7 @@ impl Bridge {
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
             .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
             .arg(&cfg)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
