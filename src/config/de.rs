@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Unexpected, Visitor};
 
+use super::scalar::{parse_bool, parse_float, parse_int};
 use super::yaml::{self, Entry, Kind, Node, Origin};
 
 /// A deserialization problem; the innermost value that failed gives its key and place.
@@ -49,63 +50,6 @@ impl de::Error for DeError {
 }
 
 type Result<T> = std::result::Result<T, DeError>;
-
-/// An integer by the core schema: `[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`.
-pub(crate) fn parse_int(s: &str) -> Option<i128> {
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (radix, digits) = if let Some(h) = s.strip_prefix("0x") {
-        (16, h)
-    } else if let Some(o) = s.strip_prefix("0o") {
-        (8, o)
-    } else {
-        (10, digits)
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let n = i128::from_str_radix(digits, radix).ok()?;
-    Some(if neg { -n } else { n })
-}
-
-/// A float by the core schema: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`,
-/// `[-+]?.inf` and `.nan` (in the three spellings the schema allows).
-pub(crate) fn parse_float(s: &str) -> Option<f64> {
-    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    if matches!(body, ".inf" | ".Inf" | ".INF") {
-        return Some(if s.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
-    }
-    if matches!(s, ".nan" | ".NaN" | ".NAN") {
-        return Some(f64::NAN);
-    }
-    let (mantissa, exp) = match body.find(['e', 'E']) {
-        Some(i) => (&body[..i], Some(&body[i + 1..])),
-        None => (body, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = digits(int) && digits(frac) && (!int.is_empty() || !frac.is_empty());
-    let exp_ok = exp.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    (mantissa_ok && exp_ok).then(|| s.parse().ok()).flatten()
-}
-
-fn parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "true" | "True" | "TRUE" => Some(true),
-        "false" | "False" | "FALSE" => Some(false),
-        _ => None,
-    }
-}
 
 /// Deserializes one node; `path` is its key as the user writes it (`inputs[0].port`).
 pub(crate) struct NodeDe<'a> {

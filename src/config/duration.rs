@@ -13,7 +13,7 @@ const SANE_SECS: f64 = 1e9;
 /// Parse `500ms`, `10s`, `15m`, `2h`, `1d` or a bare number of seconds (`1.5`, `1e3`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Some(secs) = super::de::parse_float(s) {
+    if let Some(secs) = super::scalar::parse_float(s) {
         return from_secs(secs, s);
     }
     let split = s

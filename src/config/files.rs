@@ -33,6 +33,22 @@ pub fn read_limited(
     limit: u64,
     shown: Shown,
 ) -> Result<Vec<u8>, ConfigError> {
+    read(key, path, limit, shown, true)
+}
+
+/// The configuration file: named by the user on the command line, so a pipe is allowed
+/// (`check-config --config <(envsubst < tpl.yaml)`), but it is still read with a bound.
+pub fn read_config(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    read("--config", path, CONFIG_FILE_LIMIT, Shown::Path, false)
+}
+
+fn read(
+    key: &str,
+    path: &Path,
+    limit: u64,
+    shown: Shown,
+    regular_only: bool,
+) -> Result<Vec<u8>, ConfigError> {
     let name = match shown {
         Shown::Path => format!("{}: ", path.display()),
         Shown::Hidden => String::new(),
@@ -51,19 +67,19 @@ pub fn read_limited(
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
-    {
+    if regular_only {
         use std::os::unix::fs::OpenOptionsExt;
         // Opening a FIFO for reading blocks until a writer comes; O_NONBLOCK does not.
         options.custom_flags(libc::O_NONBLOCK);
     }
     let file = options.open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
+    if regular_only && !meta.is_file() {
         return Err(fail(
             "is not a regular file (a FIFO, device or directory cannot be read safely)".into(),
         ));
     }
-    if meta.len() > limit {
+    if meta.is_file() && meta.len() > limit {
         return Err(fail(format!(
             "is {} bytes, more than the {limit} this key allows",
             meta.len()
@@ -90,6 +106,7 @@ mod tests {
         let f = dir.path().join("pw");
         std::fs::write(&f, "secret\n").unwrap();
         let ok = read_limited("k", &f, 100, Shown::Hidden).unwrap();
+        assert!(read_config(Path::new("/dev/zero")).is_err());
         assert_eq!(ok, b"secret\n");
         let big = read_limited("k", &f, 3, Shown::Hidden)
             .unwrap_err()

@@ -13,6 +13,7 @@ mod env;
 pub mod files;
 mod inputs;
 mod polled;
+mod scalar;
 mod secret;
 mod validate;
 mod yaml;
@@ -250,12 +251,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut root = match path {
             Some(p) => {
-                let bytes = files::read_limited(
-                    "--config",
-                    p,
-                    files::CONFIG_FILE_LIMIT,
-                    files::Shown::Path,
-                )?;
+                let bytes = files::read_config(p)?;
                 let text = String::from_utf8(bytes).map_err(|_| {
                     invalid("--config", format!("{} is not UTF-8 text", p.display()))
                 })?;
@@ -386,6 +382,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("min_interval"), "{err}");
+    }
+
+    /// Issue 18 §3: secrets are the exact text, from the file and from the environment.
+    #[test]
+    fn secrets_taken_as_typed() {
+        let p1 = "inputs:\n  - {name: a, type: p1, host: h, port: 1}\n";
+        for typed in [
+            "0x1F",
+            ".5",
+            "true",
+            "12345678901234567890",
+            "007",
+            "~x",
+            "1e3",
+        ] {
+            let cfg = Config::from_yaml(&format!("mqtt:\n  password: {typed}\n{p1}")).unwrap();
+            assert_eq!(cfg.mqtt_password().unwrap().unwrap().expose(), typed);
+        }
+        // All decimal digits: a number to a resolving YAML loader, a key here.
+        let key = "00112233445566778899001122334455";
+        let cfg = Config::from_yaml(&format!(
+            "inputs:\n  - {{name: a, type: p1, host: h, port: 1, decryption_key: {key}}}\n"
+        ))
+        .unwrap();
+        let InputConfig::P1(p) = &cfg.inputs[0] else {
+            panic!()
+        };
+        assert_eq!(p.decryption_key.as_ref().unwrap().expose(), key);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(&file, p1).unwrap();
+        for typed in ["007", "+5", " padded ", "[1, 2]", ""] {
+            let env = [
+                ("METER2MQTT_MQTT__PASSWORD", typed),
+                ("METER2MQTT_CONFIG", "ignored"),
+                ("OTHER", "ignored"),
+            ]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+            let cfg = Config::load_with_env(Some(&file), env).unwrap();
+            let pw = cfg.mqtt_password().unwrap();
+            // An empty variable is an empty scalar, as `password:` in the file: no password.
+            assert_eq!(
+                pw.as_ref().map(Secret::expose),
+                (!typed.is_empty()).then_some(typed)
+            );
+        }
+        let env = [("METER2MQTT_INPUTS__0__PORT", "0x10")]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let cfg = Config::load_with_env(Some(&file), env).unwrap();
+        assert_eq!(
+            cfg.inputs[0].link(),
+            Some(Link::Tcp {
+                host: "h".into(),
+                port: 16
+            })
+        );
     }
 
     #[test]
