@@ -1,9 +1,9 @@
 //! Configuration: `config.yaml` plus `METER2MQTT_...` environment overrides.
 //!
 //! Every option is documented in `config.example.yaml`. Values are taken as typed: the file is
-//! read into a tree that keeps each scalar's text ([`yaml`]), the environment is laid over it
-//! ([`env`]), and a deserializer driven by each key's type ([`de`]) gives string keys the exact
-//! text. Unknown and duplicate keys are errors (a typo must not silently fall back to a
+//! read into a tree that keeps each scalar's text (`config/yaml.rs`), the environment is laid
+//! over it (`config/env.rs`), and a deserializer driven by each key's type (`config/de.rs`)
+//! gives string keys the exact text. Unknown and duplicate keys are errors (a typo must not silently fall back to a
 //! default), and [`Config::validate`] checks what serde cannot before anything starts. Every
 //! error names the key, and the line or environment variable it came from.
 
@@ -233,8 +233,21 @@ fn parse_yaml(text: &str) -> Result<yaml::Node, ConfigError> {
     })
 }
 
+/// Deserialize and validate; a validation error gets the line (or variable) of its key.
 fn from_tree(root: &yaml::Node) -> Result<Config, ConfigError> {
-    Ok(Config::deserialize(de::NodeDe::new(root, String::new()))?)
+    let cfg = Config::deserialize(de::NodeDe::new(root, String::new()))?;
+    cfg.validate().map_err(|e| match e {
+        ConfigError::Invalid { key, message } => match root.origin_of(&key) {
+            Some(at) => ConfigError::Value {
+                key,
+                at: at.to_string(),
+                message,
+            },
+            None => ConfigError::Invalid { key, message },
+        },
+        other => other,
+    })?;
+    Ok(cfg)
 }
 
 impl Config {
@@ -260,16 +273,12 @@ impl Config {
             None => yaml::Node::empty_map(yaml::Origin::File { line: 1, col: 1 }),
         };
         env::overlay(&mut root, vars)?;
-        let cfg = from_tree(&root)?;
-        cfg.validate()?;
-        Ok(cfg)
+        from_tree(&root)
     }
 
     /// Load from a YAML string (tests, embedded demo config).
     pub fn from_yaml(yaml: &str) -> Result<Config, ConfigError> {
-        let cfg = from_tree(&parse_yaml(yaml)?)?;
-        cfg.validate()?;
-        Ok(cfg)
+        from_tree(&parse_yaml(yaml)?)
     }
 
     /// The MQTT password from `password`, `password_file`, in that order. The file must be a

@@ -75,6 +75,28 @@ impl Node {
         }
     }
 
+    /// Where the value of `key` (`inputs[0].port`, as errors name keys) was given, if it was.
+    pub fn origin_of(&self, key: &str) -> Option<&Origin> {
+        let mut node = self;
+        for part in key.split('.') {
+            let (name, indexes) = part.split_once('[').unwrap_or((part, ""));
+            if !name.is_empty() {
+                let Kind::Map(entries) = &node.kind else {
+                    return None;
+                };
+                node = &entries.iter().find(|e| e.key == name)?.value;
+            }
+            for index in indexes.split('[').filter(|i| !i.is_empty()) {
+                let i: usize = index.trim_end_matches(']').parse().ok()?;
+                let Kind::Seq(items) = &node.kind else {
+                    return None;
+                };
+                node = items.get(i)?;
+            }
+        }
+        Some(&node.at)
+    }
+
     /// A plain empty scalar, `~` or `null` (YAML 1.2.2 §10.3.2, the core schema's null).
     pub fn is_null(&self) -> bool {
         matches!(&self.kind, Kind::Scalar { text, plain: true }
@@ -298,6 +320,14 @@ mod tests {
         ] {
             assert!(parse(bad, None).is_err(), "{bad}");
         }
+        let n = parse("inputs:\n  - {name: a, port: 1}\n", None).unwrap();
+        let at = |k| n.origin_of(k).cloned();
+        assert_eq!(
+            at("inputs[0].port"),
+            Some(Origin::File { line: 2, col: 21 })
+        );
+        assert_eq!(at("inputs[1].port"), None);
+        assert_eq!(at("--config"), None);
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert!(parse(&deep, None).unwrap_err().message.contains("deeper"));
         assert!(parse("a: !!str 5\n", None).is_ok());
