@@ -81,7 +81,7 @@ fn read(
     }
     if meta.is_file() && meta.len() > limit {
         return Err(fail(format!(
-            "is {} bytes, more than the {limit} this key allows",
+            "is {} bytes, more than the limit of {limit}",
             meta.len()
         )));
     }
@@ -90,7 +90,7 @@ fn read(
     file.take(limit + 1).read_to_end(&mut data).map_err(io)?;
     if data.len() as u64 > limit {
         return Err(fail(format!(
-            "is more than the {limit} bytes this key allows"
+            "is more than the limit of {limit} bytes"
         )));
     }
     Ok(data)
@@ -111,7 +111,7 @@ mod tests {
         let big = read_limited("k", &f, 3, Shown::Hidden)
             .unwrap_err()
             .to_string();
-        assert!(big.contains("more than the 3"), "{big}");
+        assert!(big.contains("more than the limit of 3"), "{big}");
         let zero = read_limited("k", Path::new("/dev/zero"), 100, Shown::Path)
             .unwrap_err()
             .to_string();

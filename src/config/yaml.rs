@@ -9,6 +9,7 @@
 //! silently: a key given twice in one mapping (YAML 1.2.2 §3.2.1.1 says keys are unique;
 //! loaders keep the last), aliases, tags, and more than one document.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
@@ -123,8 +124,14 @@ fn origin(m: &Marker, env: Option<&str>) -> Origin {
 
 enum Open {
     Seq(Vec<Node>, Origin),
-    /// Entries so far, and a key waiting for its value.
-    Map(Vec<Entry>, Option<(String, Origin)>, Origin),
+    /// Entries so far, a key waiting for its value, and where each key is (duplicates are
+    /// found by hashing: a long mapping must not cost quadratic time).
+    Map(
+        Vec<Entry>,
+        Option<(String, Origin)>,
+        Origin,
+        HashMap<String, usize>,
+    ),
 }
 
 struct Builder<'e> {
@@ -147,16 +154,17 @@ impl Builder<'_> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Open::Seq(items, _)) => items.push(node),
-            Some(Open::Map(entries, pending, _)) => match pending.take() {
+            Some(Open::Map(entries, pending, _, index)) => match pending.take() {
                 Some((key, key_at)) => {
-                    if let Some(first) = entries.iter().find(|e| e.key == key) {
+                    if let Some(&first) = index.get(&key) {
                         let message = format!(
                             "key `{key}` is given twice in one mapping (first at {}): remove one",
-                            first.key_at
+                            entries[first].key_at
                         );
                         self.fail(message, key_at);
                         return;
                     }
+                    index.insert(key.clone(), entries.len());
                     entries.push(Entry {
                         key,
                         key_at,
@@ -227,13 +235,13 @@ impl MarkedEventReceiver for Builder<'_> {
                 if self.stack.len() >= MAX_DEPTH {
                     return self.fail(format!("nested deeper than {MAX_DEPTH} levels"), at);
                 }
-                if matches!(self.stack.last(), Some(Open::Map(_, None, _))) {
+                if matches!(self.stack.last(), Some(Open::Map(_, None, _, _))) {
                     return self.fail("a mapping key must be a plain name".into(), at);
                 }
                 self.stack.push(if matches!(ev, Event::SequenceStart(..)) {
                     Open::Seq(Vec::new(), at)
                 } else {
-                    Open::Map(Vec::new(), None, at)
+                    Open::Map(Vec::new(), None, at, HashMap::new())
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -242,7 +250,7 @@ impl MarkedEventReceiver for Builder<'_> {
                         kind: Kind::Seq(items),
                         at,
                     },
-                    Some(Open::Map(entries, _, at)) => Node {
+                    Some(Open::Map(entries, _, at, _)) => Node {
                         kind: Kind::Map(entries),
                         at,
                     },
