@@ -182,7 +182,8 @@ impl Config {
         check_duration(
             "homeassistant.stale_meter_timeout",
             self.homeassistant.stale_meter_timeout,
-            Duration::from_secs(60),
+            // 0 would clear every retained meter at start, before any could be seen.
+            Duration::from_secs(1),
             365 * DAY,
         )
         .map_err(to_config)?;
