@@ -89,9 +89,7 @@ fn read(
     // The file may grow after the check: read one byte past the limit to notice.
     file.take(limit + 1).read_to_end(&mut data).map_err(io)?;
     if data.len() as u64 > limit {
-        return Err(fail(format!(
-            "is more than the limit of {limit} bytes"
-        )));
+        return Err(fail(format!("is more than the limit of {limit} bytes")));
     }
     Ok(data)
 }
