@@ -53,10 +53,9 @@ fn live() -> isize {
 /// largest push or telegram (778 bytes here), and the frame queue.
 #[test]
 fn a_decoder_keeps_nothing_of_the_telegrams_it_decoded() {
-    let stream = read("nielsbasjes_dsmr_tools/streams/ttyUSB0-raw.full_stream.bin");
-    let mut starts: Vec<usize> = (0..stream.len()).filter(|&i| stream[i] == b'/').collect();
-    starts.push(stream.len());
-    let telegrams: Vec<&[u8]> = starts.windows(2).map(|w| &stream[w[0]..w[1]]).collect();
+    let telegrams = split_telegrams(&read(
+        "nielsbasjes_dsmr_tools/streams/ttyUSB0-raw.full_stream.bin",
+    ));
     assert_eq!(telegrams.len(), 566);
     let longest = telegrams.iter().map(|t| t.len()).max().unwrap_or(0) as isize;
 

@@ -41,15 +41,6 @@ fn fresh_decoders(telegrams: &[Vec<u8>]) -> Vec<String> {
         .collect()
 }
 
-fn split_telegrams(stream: &[u8]) -> Vec<Vec<u8>> {
-    let mut starts: Vec<usize> = (0..stream.len()).filter(|&i| stream[i] == b'/').collect();
-    starts.push(stream.len());
-    starts
-        .windows(2)
-        .map(|w| stream[w[0]..w[1]].to_vec())
-        .collect()
-}
-
 /// `/…!` of `t` with a freshly computed CRC (so edited telegrams still pass the CRC check).
 fn resign(t: &[u8]) -> Vec<u8> {
     let mut t = match t.iter().position(|&b| b == b'!') {
