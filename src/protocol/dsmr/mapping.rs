@@ -343,7 +343,7 @@ impl<'a> Builder<'a> {
 
 /// An id object's first group into its slot: a blank id (`()`, or hex of spaces) names nothing
 /// and leaves what an earlier object of the same code set.
-pub fn set_id(slot: &mut Option<String>, group: &[u8]) {
+fn set_id(slot: &mut Option<String>, group: &[u8]) {
     if let Some(id) = parser::id(group) {
         *slot = Some(id);
     }

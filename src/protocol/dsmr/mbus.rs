@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::mapping::{self, Builder};
+use super::mapping::Builder;
 use super::parser::{self, Object, RawUnit};
 use super::quantities as dq;
 use super::units::{self, Kind};
@@ -122,8 +122,8 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) {
         (96, 1, 0) | (96, 1, 1) => {
             // A blank id (`()`, or hex of spaces) names no device: it must not take one of the
             // channel slots (`tests/dsmr_behaviour.rs` `blank_mbus_ids_take_no_channel_slot`).
-            if parser::id(first).is_some() {
-                with(b, n, |ch| mapping::set_id(&mut ch.id, first));
+            if let Some(id) = parser::id(first) {
+                with(b, n, |ch| ch.id = Some(id));
             }
             return;
         }
