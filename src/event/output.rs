@@ -182,3 +182,6 @@ impl Bus {
         total
     }
 }
+
+#[cfg(test)]
+mod tests;
