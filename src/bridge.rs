@@ -2,7 +2,7 @@
 //!
 //! Inputs run as their own tasks and only send [`InputEvent`]s; one task (this module's
 //! [`run_with_events`]) applies the [`Rules`] every consumer relies on and fans the resulting
-//! [`crate::event::Event`]s out to the outputs listed in [`outputs`], each its own task.
+//! [`crate::event::Event`]s out to the outputs listed in `bridge/outputs.rs`, each its own task.
 //! Data flows one way: nothing downstream calls into an input, and no output into the rules.
 
 use std::collections::VecDeque;
