@@ -31,6 +31,7 @@ pub use rules::{Rules, RulesSettings, MIN_OFFLINE_AFTER};
 
 /// What an input tells the bridge.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum InputEvent {
     /// Readings from one input; `interval` is how often this input is expected to report
     /// (observed telegram interval, or the poll interval).
@@ -45,8 +46,10 @@ pub enum InputEvent {
 }
 
 /// What an output receives, after the [`Rules`]. Cheap to clone: the payloads are shared
-/// ([`Arc`]), so fanning one event out to several outputs copies no reading.
+/// ([`Arc`]), so fanning one event out to several outputs copies no reading. More kinds will
+/// come (the inputs' link health, for a health view): outputs ignore what they do not use.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A meter's raw telegram as its input received it (P1 only), before its readings.
     Raw(Arc<RawTelegram>),
