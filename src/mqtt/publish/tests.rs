@@ -282,3 +282,23 @@ fn other_bridges_entities_are_never_touched() {
         .iter()
         .all(|m| m.topic.starts_with("m2m/E1/") || m.topic.contains("/m2m_E1/")));
 }
+
+/// With `min_interval` (Domoticz), the rules run before MQTT's rate limit: a spike that
+/// arrives between two publishes is held back, and the reading sent when the interval ends
+/// carries the meter's other values without it.
+#[test]
+fn min_interval_never_flushes_a_held_spike() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.min_interval = Duration::from_secs(10);
+    let mut p = Pipeline::new(s, t0);
+    assert_eq!(states(&p.on_event(t0, event(reading("1", 1)))).len(), 1);
+    let t1 = t0 + Duration::from_secs(4);
+    assert!(states(&p.on_event(t1, event(reading("900000", 3)))).is_empty());
+    let out = p.on_tick(t0 + Duration::from_secs(10));
+    let s = states(&out);
+    assert_eq!(s.len(), 1);
+    assert!(!s[0].contains("energy_import_t1"), "{}", s[0]);
+    assert!(s[0].contains("\"power_import\":3"), "{}", s[0]);
+    assert_eq!(p.rules.held_back, 1);
+}
