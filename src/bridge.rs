@@ -31,12 +31,6 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("TLS: {0}")]
     Tls(String),
-    #[error("reading {what} {path}: {source}")]
-    File {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 /// What the bridge did, returned when it stops.
@@ -47,12 +41,15 @@ pub struct RunSummary {
     pub flushed: bool,
 }
 
-fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, StartError> {
-    std::fs::read(path).map_err(|source| StartError::File {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
+/// A PEM file, through the configuration's reader: a regular file of bounded size.
+fn read_pem(key: &str, path: &std::path::Path) -> Result<Vec<u8>, StartError> {
+    use crate::config::files;
+    Ok(files::read_limited(
+        key,
+        path,
+        files::PEM_FILE_LIMIT,
+        files::Shown::Path,
+    )?)
 }
 
 /// Resolve the connection settings (password file, TLS files) from the configuration.
@@ -63,7 +60,7 @@ pub fn connect_settings(cfg: &Config) -> Result<ConnectSettings, StartError> {
     })?;
     let password = cfg.mqtt_password()?.map(|s| s.expose().to_string());
     let ca = match &cfg.mqtt.tls.ca_file {
-        Some(p) => Some(read_file("mqtt.tls.ca_file", p)?),
+        Some(p) => Some(read_pem("mqtt.tls.ca_file", p)?),
         None => None,
     };
     let client_auth = match (
@@ -71,8 +68,8 @@ pub fn connect_settings(cfg: &Config) -> Result<ConnectSettings, StartError> {
         &cfg.mqtt.tls.client_key_file,
     ) {
         (Some(c), Some(k)) => Some((
-            read_file("mqtt.tls.client_cert_file", c)?,
-            read_file("mqtt.tls.client_key_file", k)?,
+            read_pem("mqtt.tls.client_cert_file", c)?,
+            read_pem("mqtt.tls.client_key_file", k)?,
         )),
         _ => None,
     };

@@ -143,6 +143,9 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     if let Some(w) = meter2mqtt::config::world_readable_secret_warning(path, &cfg) {
         tracing::warn!("{w}");
     }
+    if let Some(w) = meter2mqtt::config::password_file_warning(&cfg) {
+        tracing::warn!("{w}");
+    }
     Ok(cfg)
 }
 

@@ -297,3 +297,105 @@ fn world_readable_config_with_secret_gets_a_warning() {
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(!run().contains("chmod 600"));
 }
+
+/// Issue 18 §3: the password reaches the broker exactly as typed: unquoted `0x1F` in the file
+/// (once sent as 31) and `+007` from the environment (once sent as 7).
+#[test]
+fn password_is_sent_exactly_as_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = harness::free_port();
+    let pw = d.join("passwd");
+    std::fs::write(&pw, "hex:0x1F\nenv:+007\nwatcher:w\n").unwrap();
+    let st = Command::new("mosquitto_passwd")
+        .arg("-U")
+        .arg(&pw)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _m = mosquitto(
+        d,
+        &format!(
+            "user root\nlistener {port} 127.0.0.1\npassword_file {}\nallow_anonymous false\n",
+            pw.display()
+        ),
+        port,
+    );
+    let config = |user: &str, password: &str, device: &Path| {
+        format!(
+            "mqtt:\n  url: mqtt://127.0.0.1:{port}\n  username: {user}\n{password}  base_topic: sec/{user}\n\
+inputs:\n  - {{name: p1, type: p1, device: {}}}\n",
+            device.display()
+        )
+    };
+    let sub = watcher(port);
+    let (path, _stop) = meter();
+    let from_file = Bridge::start(&config("hex", "  password: 0x1F\n", &path));
+    sub.wait_until("states with the password from the file", T, |m| {
+        m.iter()
+            .any(|x| x.topic.starts_with("sec/hex/") && x.topic.ends_with("/state"))
+    });
+    drop(from_file);
+    let (path, _stop) = meter();
+    let from_env = Bridge::start_with_env(
+        &config("env", "", &path),
+        &[("METER2MQTT_MQTT__PASSWORD", "+007")],
+    );
+    sub.wait_until("states with the password from the environment", T, |m| {
+        m.iter()
+            .any(|x| x.topic.starts_with("sec/env/") && x.topic.ends_with("/state"))
+    });
+    assert!(!from_env.log_text().contains("refused"));
+}
+
+/// Issue 18 §11: a self-signed broker certificate given as `ca_file` gets an explanation in the
+/// log, not only rustls' `Other(OtherError(CaUsedAsEndEntity))`.
+#[test]
+fn self_signed_broker_certificate_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // `req -x509` marks the certificate as a CA (basicConstraints CA:TRUE).
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.crt",
+        ],
+    );
+    let tls = harness::free_port();
+    let _m = mosquitto(
+        d,
+        &format!(
+            "user root\nlistener {tls} 127.0.0.1\ncertfile {d}/self.crt\nkeyfile {d}/self.key\nallow_anonymous true\n",
+            d = d.display()
+        ),
+        tls,
+    );
+    let (path, _stop) = meter();
+    let bridge = Bridge::start(&format!(
+        "mqtt:\n  url: mqtts://127.0.0.1:{tls}\n  tls:\n    ca_file: {}/self.crt\ninputs:\n  - {{name: p1, type: p1, device: {}}}\n",
+        d.display(),
+        path.display()
+    ));
+    let deadline = Instant::now() + T;
+    while !bridge
+        .log_text()
+        .contains("presents a CA certificate as its own")
+    {
+        assert!(Instant::now() < deadline, "{}", bridge.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

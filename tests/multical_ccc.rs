@@ -1,7 +1,7 @@
 //! Every CCC code of the MULTICAL 66C manual's CCC table, read through a `/#2` reply that
 //! carries it: the simulator sends the program number, the session reads `/#1` and `/#2` and
 //! decodes, and the reading must put the decimal point where the manual's table says. Then
-//! an unknown code, and the real binary over a pty for a code with m³/h flow and MW power.
+//! an unknown code, and the real binary over a pty for a code with m³/h flow and MW power (published in m³/h and kW).
 //!
 //! The expected decimals below are a second transcription of 5511-634 GB/06.2006/Rev. C1
 //! §2.2.1 (pp. 19–21), one line per line of the manual in its order and column layout, kept
@@ -246,13 +246,15 @@ fn every_code_in_the_manuals_table_decodes_through_hash2() {
             same(&num(&r, "heat_energy"), expect(&raw[0], e_dec, 0), &what);
             let m3 = line.m3.expect("every line has m³");
             same(&num(&r, "volume"), expect(&raw[1], m3, 0), &what);
-            // Flow is published in L/h, power in kW: m³/h and MW lines shift by 10^3.
+            // Flow is published in m³/h (issue 12 §2: the unit every supported Home Assistant
+            // accepts for volume_flow_rate), power in kW: l/h lines shift by 10^-3, MW lines
+            // by 10^3.
             let (flow_dec, flow_shift) = match (line.lph, line.m3h) {
-                (Some(d), None) => (d, 0),
-                (None, Some(d)) => (d, 3),
+                (Some(d), None) => (d, -3),
+                (None, Some(d)) => (d, 0),
                 other => panic!("CCC {ccc:03}: flow columns {other:?}"),
             };
-            assert_eq!(unit(&r, "flow"), "L/h");
+            assert_eq!(unit(&r, "flow"), "m³/h");
             same(
                 &num(&r, "flow"),
                 expect(&raw[7], flow_dec, flow_shift),
@@ -304,9 +306,9 @@ fn an_unknown_code_names_itself_and_asks_for_scaling() {
 const T: Duration = Duration::from_secs(40);
 
 /// A large meter (CCC 147: qp 150 m³/h, flow in m³/h with 2 decimals, power in MW with 3)
-/// through the real binary over a pty: the state carries L/h and kW, converted exactly.
+/// through the real binary over a pty: the state carries m³/h and kW, converted exactly.
 #[test]
-fn binary_publishes_a_large_meter_in_l_per_h_and_kw() {
+fn binary_publishes_a_large_meter_in_m3_per_h_and_kw() {
     let broker = harness::Broker::start();
     let mut meter = MulticalSimulator::new();
     meter.set_program(ProgramNumber {
@@ -343,11 +345,11 @@ fn binary_publishes_a_large_meter_in_l_per_h_and_kw() {
         .find(|v| v.get("power").is_some())
         .unwrap();
     // Raw /#1 fields of the capture: energy 0507109, volume 1296626, power 0000031, flow
-    // 0000079. CCC 147 with B=2: 507109 GJ, 1296626 m³, 0.031 MW = 31 kW, 0.79 m³/h = 790 L/h.
+    // 0000079. CCC 147 with B=2: 507109 GJ, 1296626 m³, 0.031 MW = 31 kW, 0.79 m³/h.
     assert_eq!(v["heat_energy"].to_string(), "507109", "{v}");
     assert_eq!(v["volume"].to_string(), "1296626", "{v}");
     assert_eq!(v["power"].to_string(), "31", "{v}");
-    assert_eq!(v["flow"].to_string(), "790", "{v}");
+    assert_eq!(v["flow"].to_string(), "0.79", "{v}");
 }
 
 /// An unknown code through the real binary: the log names the code and says to configure

@@ -3,11 +3,19 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserializer;
 
-/// Parse `500ms`, `10s`, `15m`, `2h`, `1d` or a bare number of seconds (`1.5`).
+/// No duration in the configuration is longer than this (about 31 years): every key has a
+/// narrower range (see [`check`]), and this bound keeps `Duration::from_secs_f64` from
+/// panicking on `1e300` before that range is checked.
+const SANE_SECS: f64 = 1e9;
+
+/// Parse `500ms`, `10s`, `15m`, `2h`, `1d` or a bare number of seconds (`1.5`, `1e3`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
+    if let Some(secs) = super::scalar::parse_float(s) {
+        return from_secs(secs, s);
+    }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -27,28 +35,58 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    let secs = value * factor;
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("duration `{s}` is out of range"));
+    from_secs(value * factor, s)
+}
+
+fn from_secs(secs: f64, text: &str) -> Result<Duration, String> {
+    if !secs.is_finite() || !(0.0..=SANE_SECS).contains(&secs) {
+        return Err(format!(
+            "duration `{text}` is out of range (each key's range is in config.example.yaml)"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Serde adapter: `#[serde(deserialize_with = "duration::deserialize")]`.
+/// Serde adapter: `#[serde(deserialize_with = "duration::deserialize")]`. The text is asked
+/// for (not a number), so `1e300` and `18446744073709551615` get the same range check as `10s`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Int(u64),
-        Float(f64),
-        Text(String),
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as 500ms, 10s, 15m, 2h or a number of seconds")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Duration, E> {
+            parse_duration(s).map_err(E::custom)
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+            from_secs(n as f64, &n.to_string()).map_err(E::custom)
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Duration, E> {
+            from_secs(n as f64, &n.to_string()).map_err(E::custom)
+        }
+        fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Duration, E> {
+            from_secs(f, &f.to_string()).map_err(E::custom)
+        }
     }
-    match Raw::deserialize(d)? {
-        Raw::Int(n) => Ok(Duration::from_secs(n)),
-        Raw::Float(f) if f.is_finite() && f >= 0.0 => Ok(Duration::from_secs_f64(f)),
-        Raw::Float(f) => Err(serde::de::Error::custom(format!("invalid duration {f}"))),
-        Raw::Text(s) => parse_duration(&s).map_err(serde::de::Error::custom),
+    d.deserialize_str(V)
+}
+
+/// The range of one duration key, checked at load so that no timer or deadline computed from
+/// it can overflow (`Instant + Duration` panics on overflow).
+pub fn check(key: &str, d: Duration, min: Duration, max: Duration) -> Result<(), (String, String)> {
+    if d < min || d > max {
+        return Err((
+            key.to_string(),
+            format!(
+                "{} is out of range: give {} to {}",
+                format(d),
+                format(min),
+                format(max)
+            ),
+        ));
     }
+    Ok(())
 }
 
 /// Human form for `check-config` output.
@@ -78,5 +116,18 @@ mod tests {
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(format(Duration::from_secs(900)), "15m");
+        assert_eq!(parse_duration("1e3"), Ok(Duration::from_secs(1000)));
+        assert_eq!(parse_duration(".5"), Ok(Duration::from_millis(500)));
+        for huge in [
+            "1e300",
+            "1e20",
+            "18446744073709551615",
+            "-1",
+            ".inf",
+            ".nan",
+            "1e9m",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
     }
 }

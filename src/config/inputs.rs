@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::duration::check;
 use super::duration_serde as dur;
 use super::polled::{Iec62056Config, KmpConfig, MulticalConfig};
 use super::Secret;
@@ -15,7 +16,11 @@ use crate::reading::MeterKind;
 /// One input (one meter connection). `type` selects the protocol; `name` identifies it in logs
 /// and is the fallback meter id. Serial and TCP links share one type per protocol: give
 /// `device` for a local serial port, or `host` and `port` for a TCP relay.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+///
+/// `Deserialize` is written out (see below): serde's derived internally tagged enum buffers
+/// the input's keys into untyped values first, which turns an unquoted key `0x1F` into 31 and
+/// loses the key and line of every error inside an input.
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputConfig {
     /// DSMR P1 port, on a USB cable or relayed over TCP (ser2net, socat, ESP dongles).
@@ -26,6 +31,50 @@ pub enum InputConfig {
     Multical(MulticalConfig),
     /// IEC 62056-21 optical readout (Kamstrup 382, MULTICAL 401, Landis+Gyr Ultraheat).
     Iec62056(Iec62056Config),
+}
+
+/// The `type` of an input.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum InputType {
+    P1,
+    Kmp,
+    Multical,
+    Iec62056,
+}
+
+impl<'de> Deserialize<'de> for InputConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(InputVisitor)
+    }
+}
+
+struct InputVisitor;
+
+impl<'de> serde::de::Visitor<'de> for InputVisitor {
+    type Value = InputConfig;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an input: a section with `name` and `type`")
+    }
+
+    /// The configuration's deserializer (`config::de`) hands over `type` first, whatever its
+    /// place in the file; the rest of the section then goes straight to the typed struct.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<InputConfig, A::Error> {
+        if map.next_key::<String>()?.as_deref() != Some("type") {
+            return Err(serde::de::Error::custom(
+                "missing `type`: give type: p1, kmp, multical or iec62056",
+            ));
+        }
+        let kind: InputType = map.next_value()?;
+        let rest = serde::de::value::MapAccessDeserializer::new(map);
+        Ok(match kind {
+            InputType::P1 => InputConfig::P1(P1Config::deserialize(rest)?),
+            InputType::Kmp => InputConfig::Kmp(KmpConfig::deserialize(rest)?),
+            InputType::Multical => InputConfig::Multical(MulticalConfig::deserialize(rest)?),
+            InputType::Iec62056 => InputConfig::Iec62056(Iec62056Config::deserialize(rest)?),
+        })
+    }
 }
 
 /// DSMR line presets (DSMR P1 companion standard 2.2 §4, 4.2 §4 and 5.0.2 §4; Kaifa 4.x meters
@@ -183,6 +232,10 @@ pub(super) fn link_of(
     port: Option<u16>,
 ) -> Result<Link, (String, String)> {
     match (device, host, port) {
+        (Some(d), None, None) if d.as_os_str().is_empty() => Err((
+            format!("{key}.device"),
+            "must not be empty: give the serial port, e.g. /dev/serial/by-id/...".into(),
+        )),
         (Some(d), None, None) => Ok(Link::Serial(d.clone())),
         (None, Some(h), Some(p)) if !h.is_empty() && p != 0 => Ok(Link::Tcp {
             host: h.clone(),
@@ -290,6 +343,17 @@ impl InputConfig {
         }
     }
 
+    /// The serial port or TCP endpoint, if the input's settings name one validly.
+    pub fn link(&self) -> Option<Link> {
+        let (device, host, port) = match self {
+            InputConfig::P1(c) => (&c.device, &c.host, c.port),
+            InputConfig::Kmp(c) => (&c.device, &c.host, c.port),
+            InputConfig::Multical(c) => (&c.device, &c.host, c.port),
+            InputConfig::Iec62056(c) => (&c.device, &c.host, c.port),
+        };
+        link_of("", device, host, port).ok()
+    }
+
     pub(super) fn validate(&self, key: &str) -> Result<(), (String, String)> {
         let name = self.name();
         if self.device_name().is_some_and(|d| d.trim().is_empty()) {
@@ -378,8 +442,32 @@ impl P1Config {
                 ));
             }
         }
-        if self.idle_timeout < Duration::from_secs(2) {
-            return Err((format!("{key}.idle_timeout"), "must be at least 2s".into()));
+        let secs = Duration::from_secs;
+        let k = |name: &str| format!("{key}.{name}");
+        check(&k("idle_timeout"), self.idle_timeout, secs(2), secs(86_400))?;
+        check(
+            &k("request_interval"),
+            self.request_interval,
+            secs(1),
+            secs(3600),
+        )?;
+        check(
+            &k("detect_timeout"),
+            self.detect_timeout,
+            secs(1),
+            secs(600),
+        )?;
+        check(
+            &k("connect_timeout"),
+            self.connect_timeout,
+            secs(1),
+            secs(300),
+        )?;
+        if self.redetect_after == 0 {
+            return Err((
+                k("redetect_after"),
+                "must be at least 1 (rejected telegrams before auto-detection starts over)".into(),
+            ));
         }
         check_hex_key(&format!("{key}.decryption_key"), &self.decryption_key)?;
         check_hex_key(

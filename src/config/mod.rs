@@ -1,19 +1,27 @@
-//! Configuration: `config.yaml` plus `METER2MQTT_...` environment overrides (figment).
+//! Configuration: `config.yaml` plus `METER2MQTT_...` environment overrides.
 //!
-//! Every option is documented in `config.example.yaml`. Unknown keys are errors (a typo must not
-//! silently fall back to a default), and [`Config::validate`] checks what serde cannot before
-//! anything starts, naming the offending key.
+//! Every option is documented in `config.example.yaml`. Values are taken as typed: the file is
+//! read into a tree that keeps each scalar's text (`config/yaml.rs`), the environment is laid
+//! over it (`config/env.rs`), and a deserializer driven by each key's type (`config/de.rs`)
+//! gives string keys the exact text. Unknown and duplicate keys are errors (a typo must not silently fall back to a
+//! default), and [`Config::validate`] checks what serde cannot before anything starts. Every
+//! error names the key, and the line or environment variable it came from.
 
+mod de;
 pub mod duration;
+mod env;
+pub mod files;
 mod inputs;
 mod polled;
+mod scalar;
 mod secret;
+mod validate;
+mod yaml;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Yaml};
-use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use inputs::{InputConfig, Link, P1Config, P1Preset, RequestLine, RequestMode, SerialLine};
@@ -176,10 +184,29 @@ pub(crate) use dur as duration_serde;
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(transparent)]
-    Figment(#[from] Box<figment::Error>),
+    /// The file is not valid YAML, or uses YAML this program refuses (duplicate keys, aliases).
+    #[error("{at}: {message}")]
+    Syntax { at: String, message: String },
+    /// A value of the wrong type or out of its range; `at` is the line or the variable.
+    #[error("{}", located(key, at, message))]
+    Value {
+        key: String,
+        at: String,
+        message: String,
+    },
+    /// A `METER2MQTT_*` variable that names no key.
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
     #[error("`{key}`: {message}")]
     Invalid { key: String, message: String },
+}
+
+fn located(key: &str, at: &str, message: &str) -> String {
+    if key.is_empty() {
+        format!("{at}: {message}")
+    } else {
+        format!("`{key}` ({at}): {message}")
+    }
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -189,143 +216,90 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+impl From<de::DeError> for ConfigError {
+    fn from(e: de::DeError) -> Self {
+        ConfigError::Value {
+            key: e.key.unwrap_or_default(),
+            at: e.at.map(|a| a.to_string()).unwrap_or_default(),
+            message: e.message,
+        }
+    }
+}
+
+fn parse_yaml(text: &str) -> Result<yaml::Node, ConfigError> {
+    yaml::parse(text, None).map_err(|e| ConfigError::Syntax {
+        at: e.at.to_string(),
+        message: e.message,
+    })
+}
+
+/// Deserialize and validate; a validation error gets the line (or variable) of its key.
+fn from_tree(root: &yaml::Node) -> Result<Config, ConfigError> {
+    let cfg = Config::deserialize(de::NodeDe::new(root, String::new()))?;
+    cfg.validate().map_err(|e| match e {
+        ConfigError::Invalid { key, message } => match root.origin_of(&key) {
+            Some(at) => ConfigError::Value {
+                key,
+                at: at.to_string(),
+                message,
+            },
+            None => ConfigError::Invalid { key, message },
+        },
+        other => other,
+    })?;
+    Ok(cfg)
+}
+
 impl Config {
     /// Load `path` (if given) and `METER2MQTT_*` environment variables, then validate.
     /// Nested keys use `__` in the environment: `METER2MQTT_MQTT__PASSWORD`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(p) = path {
-            if !p.exists() {
-                return Err(invalid(
-                    "--config",
-                    format!("file {} does not exist", p.display()),
-                ));
+        Self::load_with_env(path, std::env::vars_os())
+    }
+
+    /// [`Config::load`] with the given environment instead of the process's.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Config, ConfigError> {
+        let mut root = match path {
+            Some(p) => {
+                let bytes = files::read_config(p)?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    invalid("--config", format!("{} is not UTF-8 text", p.display()))
+                })?;
+                parse_yaml(&text)?
             }
-            fig = fig.merge(Yaml::file(p));
-        }
-        // METER2MQTT_CONFIG names the file itself (the CLI's --config), it is not a key.
-        fig = fig.merge(Env::prefixed("METER2MQTT_").ignore(&["CONFIG"]).split("__"));
-        let cfg: Config = fig.extract().map_err(Box::new)?;
-        cfg.validate()?;
-        Ok(cfg)
+            None => yaml::Node::empty_map(yaml::Origin::File { line: 1, col: 1 }),
+        };
+        env::overlay(&mut root, vars)?;
+        from_tree(&root)
     }
 
     /// Load from a YAML string (tests, embedded demo config).
     pub fn from_yaml(yaml: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
-            .merge(Yaml::string(yaml))
-            .extract()
-            .map_err(Box::new)?;
-        cfg.validate()?;
-        Ok(cfg)
+        from_tree(&parse_yaml(yaml)?)
     }
 
-    /// Checks serde cannot express. Every error names the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = crate::mqtt::BrokerUrl::parse(&self.mqtt.url)
-            .map_err(|e| invalid("mqtt.url", e.to_string()))?;
-        if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {
-            return Err(invalid(
-                "mqtt.password_file",
-                "give either mqtt.password or mqtt.password_file, not both",
-            ));
-        }
-        if (self.mqtt.tls.client_cert_file.is_some()) != (self.mqtt.tls.client_key_file.is_some()) {
-            return Err(invalid(
-                "mqtt.tls.client_key_file",
-                "client_cert_file and client_key_file go together",
-            ));
-        }
-        let tls_files = [
-            ("mqtt.tls.ca_file", &self.mqtt.tls.ca_file),
-            ("mqtt.tls.client_cert_file", &self.mqtt.tls.client_cert_file),
-            ("mqtt.tls.client_key_file", &self.mqtt.tls.client_key_file),
-            ("mqtt.password_file", &self.mqtt.password_file),
-        ];
-        for (key, file) in tls_files {
-            if let Some(f) = file {
-                if !f.exists() {
-                    return Err(invalid(key, format!("file {} does not exist", f.display())));
-                }
-            }
-        }
-        if !url.tls && self.mqtt.tls.ca_file.is_some() {
-            return Err(invalid(
-                "mqtt.tls.ca_file",
-                "TLS files are given but mqtt.url is not mqtts://",
-            ));
-        }
-        check_topic_part("mqtt.base_topic", &self.mqtt.base_topic)?;
-        check_topic_part("homeassistant.prefix", &self.homeassistant.prefix)?;
-        if self.mqtt.client_id.is_empty() || self.mqtt.client_id.len() > 23 * 4 {
-            return Err(invalid("mqtt.client_id", "must be 1 to 92 characters"));
-        }
-        if self.mqtt.keepalive < Duration::from_secs(5) {
-            return Err(invalid("mqtt.keepalive", "must be at least 5s"));
-        }
-        if self.mqtt.queue_size == 0 {
-            return Err(invalid("mqtt.queue_size", "must be at least 1"));
-        }
-        if !matches!(self.mqtt.qos, 1 | 2) {
-            return Err(invalid(
-                "mqtt.qos",
-                format!("must be 1 or 2, not {}", self.mqtt.qos),
-            ));
-        }
-        if self.publish.offline_after_intervals == 0 {
-            return Err(invalid(
-                "publish.offline_after_intervals",
-                "must be at least 1",
-            ));
-        }
-        if self.inputs.is_empty() {
-            return Err(invalid(
-                "inputs",
-                "no inputs configured: add at least one meter (see config.example.yaml)",
-            ));
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, input) in self.inputs.iter().enumerate() {
-            let key = format!("inputs[{i}]");
-            if !names.insert(input.name()) {
-                return Err(invalid(
-                    format!("{key}.name"),
-                    format!("duplicate input name `{}`", input.name()),
-                ));
-            }
-            input.validate(&key).map_err(|(k, m)| invalid(k, m))?;
-        }
-        Ok(())
-    }
-
-    /// The MQTT password from `password`, `password_file`, in that order.
+    /// The MQTT password from `password`, `password_file`, in that order. The file must be a
+    /// regular file of at most [`files::PASSWORD_FILE_LIMIT`] bytes; one trailing newline
+    /// (`\n` or `\r\n`, as `echo` and editors leave) is not part of the password.
     pub fn mqtt_password(&self) -> Result<Option<Secret>, ConfigError> {
         if let Some(p) = &self.mqtt.password {
             return Ok(Some(p.clone()));
         }
         if let Some(f) = &self.mqtt.password_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| invalid("mqtt.password_file", format!("{}: {e}", f.display())))?;
-            return Ok(Some(Secret::new(
-                text.trim_end_matches(['\r', '\n']).to_string(),
-            )));
+            let key = "mqtt.password_file";
+            let bytes =
+                files::read_limited(key, f, files::PASSWORD_FILE_LIMIT, files::Shown::Hidden)?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| invalid(key, "the file is not UTF-8 text"))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            return Ok(Some(Secret::new(text.to_string())));
         }
         Ok(None)
     }
-}
-
-fn check_topic_part(key: &str, topic: &str) -> Result<(), ConfigError> {
-    if topic.is_empty()
-        || topic.contains(['+', '#', '\0'])
-        || topic.starts_with('/')
-        || topic.ends_with('/')
-    {
-        return Err(invalid(
-            key,
-            format!("`{topic}` is not a valid topic prefix (no +, #, leading or trailing /)"),
-        ));
-    }
-    Ok(())
 }
 
 /// Warn when a config file holding secrets is readable by other users (a Pi is often shared).
@@ -342,6 +316,29 @@ pub fn world_readable_secret_warning(path: &Path, cfg: &Config) -> Option<String
             path.display()
         )
     })
+}
+
+/// Warn when `mqtt.password_file` is readable by other users: the password in it is then
+/// no more secret than in a world-readable configuration file.
+#[cfg(unix)]
+pub fn password_file_warning(cfg: &Config) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = cfg.mqtt.password_file.as_ref()?;
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode();
+    (meta.is_file() && mode & 0o004 != 0).then(|| {
+        format!(
+            "mqtt.password_file {} is readable by other users (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+pub fn password_file_warning(_cfg: &Config) -> Option<String> {
+    None
 }
 
 #[cfg(not(unix))]
@@ -394,6 +391,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("min_interval"), "{err}");
+    }
+
+    /// Issue 18 §3: secrets are the exact text, from the file and from the environment.
+    #[test]
+    fn secrets_taken_as_typed() {
+        let p1 = "inputs:\n  - {name: a, type: p1, host: h, port: 1}\n";
+        for typed in [
+            "0x1F",
+            ".5",
+            "true",
+            "12345678901234567890",
+            "007",
+            "~x",
+            "1e3",
+        ] {
+            let cfg = Config::from_yaml(&format!("mqtt:\n  password: {typed}\n{p1}")).unwrap();
+            assert_eq!(cfg.mqtt_password().unwrap().unwrap().expose(), typed);
+        }
+        // All decimal digits: a number to a resolving YAML loader, a key here.
+        let key = "00112233445566778899001122334455";
+        let cfg = Config::from_yaml(&format!(
+            "inputs:\n  - {{name: a, type: p1, host: h, port: 1, decryption_key: {key}}}\n"
+        ))
+        .unwrap();
+        let InputConfig::P1(p) = &cfg.inputs[0] else {
+            panic!()
+        };
+        assert_eq!(p.decryption_key.as_ref().unwrap().expose(), key);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(&file, p1).unwrap();
+        for typed in ["007", "+5", " padded ", "[1, 2]", ""] {
+            let env = [
+                ("METER2MQTT_MQTT__PASSWORD", typed),
+                ("METER2MQTT_CONFIG", "ignored"),
+                ("OTHER", "ignored"),
+            ]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+            let cfg = Config::load_with_env(Some(&file), env).unwrap();
+            let pw = cfg.mqtt_password().unwrap();
+            // An empty variable is an empty scalar, as `password:` in the file: no password.
+            assert_eq!(
+                pw.as_ref().map(Secret::expose),
+                (!typed.is_empty()).then_some(typed)
+            );
+        }
+        let env = [("METER2MQTT_INPUTS__0__PORT", "0x10")]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let cfg = Config::load_with_env(Some(&file), env).unwrap();
+        assert_eq!(
+            cfg.inputs[0].link(),
+            Some(Link::Tcp {
+                host: "h".into(),
+                port: 16
+            })
+        );
     }
 
     #[test]

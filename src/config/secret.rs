@@ -38,17 +38,9 @@ impl Serialize for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// The exact text given: the configuration's deserializer hands over a scalar's source
+    /// text, so `007`, `0x1F` and `.5` are the password, not the number they look like.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Numbers too: a YAML password `1234` arrives as an integer.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            S(String),
-            I(i64),
-        }
-        Ok(match Raw::deserialize(d)? {
-            Raw::S(s) => Secret(s),
-            Raw::I(i) => Secret(i.to_string()),
-        })
+        String::deserialize(d).map(Secret)
     }
 }

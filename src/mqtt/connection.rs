@@ -154,7 +154,9 @@ impl Link {
         self.connected_at = None;
         match self.outage.fail(std::time::Instant::now()) {
             Report::Started => {
-                if let ConnectionError::ConnectionRefused(code) = e {
+                if let Some(why) = tls_explanation(e) {
+                    tracing::error!(%broker, error = %e, "{why}; retrying");
+                } else if let ConnectionError::ConnectionRefused(code) = e {
                     tracing::error!(?code, %broker, "MQTT broker refused the connection (check username/password and client_id); retrying");
                 } else {
                     tracing::warn!(%broker, error = %e, "MQTT connection lost; queueing readings and retrying");
@@ -176,6 +178,22 @@ impl Link {
         tokio::time::sleep(self.backoff).await;
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// What a TLS failure means for the user, where rustls' own words do not say it. webpki's
+/// `CaUsedAsEndEntity` (RFC 5280 §4.2.1.9: a certificate with `cA` set must not be a server's
+/// own) is what a self-signed broker certificate made with `openssl req -x509` gives when it
+/// is also the `ca_file`. The error sits inside rustls' `OtherError`, whose type is webpki's,
+/// not a dependency here; its Debug text names the variant.
+fn tls_explanation(e: &ConnectionError) -> Option<&'static str> {
+    if !matches!(e, ConnectionError::Tls(_)) {
+        return None;
+    }
+    format!("{e:?}").contains("CaUsedAsEndEntity").then_some(
+        "the broker presents a CA certificate as its own (a self-signed certificate used both as \
+         the broker's certificate and as mqtt.tls.ca_file): TLS clients refuse that. Make a CA, \
+         sign the broker's certificate with it, and give the CA as mqtt.tls.ca_file",
+    )
 }
 
 enum Flow {

@@ -30,6 +30,12 @@ pub enum UrlError {
     Port(String),
     #[error("credentials in the URL are not supported: use mqtt.username and mqtt.password (or password_file)")]
     Credentials,
+    #[error("`{0}` has a path, query or fragment: MQTT has none, give only mqtt://host:port")]
+    Path(String),
+    #[error("`{0}`: an IPv6 address goes in brackets, as in mqtt://[::1]:1883")]
+    Ipv6(String),
+    #[error("`{0}` has text after the host: give mqtt://host or mqtt://host:port")]
+    Junk(String),
 }
 
 impl BrokerUrl {
@@ -45,7 +51,13 @@ impl BrokerUrl {
         } else {
             return Err(UrlError::Scheme(url.into()));
         };
-        let rest = rest.trim_end_matches('/');
+        // RFC 3986 §3.2: the authority ends at the first `/`, `?` or `#`; one trailing `/`
+        // (an empty path) is harmless, anything after it is a path MQTT cannot use.
+        let rest = match rest.find(['/', '?', '#']) {
+            Some(i) if &rest[i..] == "/" => &rest[..i],
+            Some(_) => return Err(UrlError::Path(url.into())),
+            None => rest,
+        };
         if rest.contains('@') {
             return Err(UrlError::Credentials);
         }
@@ -53,15 +65,29 @@ impl BrokerUrl {
             let (h, tail) = v6
                 .split_once(']')
                 .ok_or_else(|| UrlError::NoHost(url.into()))?;
-            (h.to_string(), tail.strip_prefix(':'))
+            let port = match tail {
+                "" => None,
+                t => Some(
+                    t.strip_prefix(':')
+                        .ok_or_else(|| UrlError::Junk(url.into()))?,
+                ),
+            };
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(UrlError::Ipv6(url.into()));
+            }
+            (h.to_string(), port)
         } else {
-            match rest.rsplit_once(':') {
+            match rest.split_once(':') {
+                Some((_, p)) if p.contains(':') => return Err(UrlError::Ipv6(url.into())),
                 Some((h, p)) => (h.to_string(), Some(p)),
                 None => (rest.to_string(), None),
             }
         };
         if host.is_empty() {
             return Err(UrlError::NoHost(url.into()));
+        }
+        if host.contains(|c: char| c.is_whitespace() || c == '[' || c == ']') {
+            return Err(UrlError::Junk(url.into()));
         }
         let port = match port {
             Some(p) => p
@@ -106,5 +132,16 @@ mod tests {
         assert!(BrokerUrl::parse("http://x").is_err());
         assert!(BrokerUrl::parse("mqtt://u:p@x").is_err());
         assert!(BrokerUrl::parse("mqtt://x:0").is_err());
+        assert_eq!(BrokerUrl::parse("mqtt://x/").unwrap().host, "x");
+        assert_eq!(BrokerUrl::parse("mqtt://[::1]").unwrap().port, 1883);
+        for bad in [
+            "mqtt://localhost/foo",
+            "mqtt://::1",
+            "mqtt://[::1]junk",
+            "mqtt://x?a",
+            "mqtt://[zz]:1",
+        ] {
+            assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 }

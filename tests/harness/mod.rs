@@ -268,16 +268,21 @@ pub struct Bridge {
 
 impl Bridge {
     pub fn start(config_yaml: &str) -> Bridge {
-        Self::start_logging_to(config_yaml, None)
+        Self::start_logging_to(config_yaml, &[], None)
     }
 
     /// Like [`start`](Self::start), with stderr a pipe (`child.stderr`) instead of the log
     /// file, as under `meter2mqtt run 2>&1 | logger`.
     pub fn start_piped(config_yaml: &str) -> Bridge {
-        Self::start_logging_to(config_yaml, Some(Stdio::piped()))
+        Self::start_logging_to(config_yaml, &[], Some(Stdio::piped()))
     }
 
-    fn start_logging_to(config_yaml: &str, stderr: Option<Stdio>) -> Bridge {
+    /// [`Bridge::start`] with extra `METER2MQTT_*` environment variables for the child only.
+    pub fn start_with_env(config_yaml: &str, env: &[(&str, &str)]) -> Bridge {
+        Self::start_logging_to(config_yaml, env, None)
+    }
+
+    fn start_logging_to(config_yaml: &str, env: &[(&str, &str)], stderr: Option<Stdio>) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, config_yaml).expect("write config");
@@ -287,6 +292,7 @@ impl Bridge {
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
             .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
             .arg(&cfg)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
