@@ -10,10 +10,9 @@
 //!   above).
 //! - `dsmr5_isk_stream_566`: the real capture `nielsbasjes_dsmr_tools/streams/
 //!   ttyUSB0-raw.full_stream.bin` (566 consecutive telegrams of an Iskra AM550, 27 lines, 778
-//!   bytes each), one telegram per iteration in order, cycling. The decoder remembers what the
-//!   telegram before had (`protocol::dsmr` memo); here about 6 of the 32 objects change from
-//!   one telegram to the next, as on a real meter, while the single-telegram benches above
-//!   repeat the same telegram (only the clock, M-Bus value and CRC are read anew there).
+//!   bytes each), one telegram per iteration in order, cycling: real values and clocks, where
+//!   the single-telegram benches above repeat one telegram (every telegram is decoded in full
+//!   either way; the decoder keeps nothing of one telegram for the next but parsed codes).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use meter2mqtt::protocol::dsmr::{crc16_arc, DecoderOptions, Keys, P1Decoder, P1Event};

@@ -136,7 +136,12 @@ pub fn publish_settings(cfg: &Config) -> PublishSettings {
         per_quantity_topics: cfg.mqtt.per_quantity_topics,
         raw_topic: cfg.mqtt.raw_topic,
         stale_meter_timeout: cfg.homeassistant.stale_meter_timeout,
-        naming: crate::mqtt::discovery::Naming::new(cfg.inputs.iter().map(|i| i.names()).collect()),
+        naming: crate::mqtt::discovery::Naming::new(
+            cfg.inputs
+                .iter()
+                .map(crate::mqtt::discovery::InputNames::of)
+                .collect(),
+        ),
     }
 }
 

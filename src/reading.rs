@@ -367,8 +367,8 @@ pub struct RawField {
 /// Everything one meter reported at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reading {
-    /// Shared: a meter's identity is the same in every reading, so a decoder hands out the
-    /// same `MeterInfo` again instead of building its strings anew per telegram.
+    /// Shared: the publisher keeps each meter's latest identity with its state (`mqtt::publish`)
+    /// and takes it by reference count, not by copying its strings.
     pub meter: Arc<MeterInfo>,
     /// The meter's own timestamp (the sub-meter's own for M-Bus values), or the receive time
     /// for meters that send none.

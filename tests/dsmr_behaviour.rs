@@ -206,8 +206,8 @@ fn austrian_units_convert_exactly() {
 /// A blank M-Bus id (`0-n:96.1.0()`) names no device, so it must not take one of the 8 channel
 /// slots: a real sub-meter after eight blank ids is still read, and nothing warns. (Found by
 /// the differential check against the pre-memo decoder: the memo's id bookkeeping once let
-/// blank ids fill the slots.) Decoded twice by one decoder, so the replayed path is held to
-/// the same.
+/// blank ids fill the slots; the memo is gone, issue 13.) Decoded twice by one decoder, so
+/// nothing the first telegram left may change the second.
 #[test]
 fn blank_mbus_ids_take_no_channel_slot() {
     let mut body = String::from(DSMR5);
@@ -232,7 +232,7 @@ fn blank_mbus_ids_take_no_channel_slot() {
 
 /// Issue 12 §3: tariff 1 is "low" on a Dutch meter and "normal" on a Belgian e-MUCS one
 /// (its `0-0:96.1.4` version line comes first); the state keeps the number. One decoder reads
-/// both, twice, so a tariff replayed from memory cannot carry the other country's names.
+/// both, twice, so nothing of one telegram may carry the other country's names into the next.
 #[test]
 fn tariff_names_follow_the_country() {
     let nl = with_crc(&format!("{DSMR5}0-0:96.14.0(0001)\n"));

@@ -9,9 +9,7 @@ use super::duration::check;
 use super::duration_serde as dur;
 use super::polled::{Iec62056Config, KmpConfig, MulticalConfig};
 use super::Secret;
-use crate::mqtt::discovery::InputNames;
 use crate::protocol::{LineSettings, Parity};
-use crate::reading::MeterKind;
 
 /// One input (one meter connection). `type` selects the protocol; `name` identifies it in logs
 /// and is the fallback meter id. Serial and TCP links share one type per protocol: give
@@ -320,29 +318,6 @@ impl InputConfig {
         }
     }
 
-    /// What device names depend on: the kinds of meter this input reads
-    /// (`mqtt::discovery::Naming`).
-    pub fn names(&self) -> InputNames {
-        let kinds = match self {
-            InputConfig::P1(_) => vec![MeterKind::Electricity],
-            // An unknown preset fails validation; the kind is then never asked for.
-            InputConfig::Kmp(c) => c.registers().map(|r| vec![r.kind()]).unwrap_or_default(),
-            InputConfig::Multical(_) => vec![MeterKind::Heat],
-            // The readout decides (iec61107 `mapping`): the profiles name the meters they are for.
-            InputConfig::Iec62056(c) => match c.profile.as_str() {
-                "kamstrup_382" => vec![MeterKind::Electricity],
-                "multical_401" | "ultraheat" => vec![MeterKind::Heat],
-                _ => vec![MeterKind::Electricity, MeterKind::Heat],
-            },
-        };
-        InputNames {
-            input: self.name().to_string(),
-            device_name: self.device_name().map(str::to_string),
-            kinds,
-            sub_meters: matches!(self, InputConfig::P1(_)),
-        }
-    }
-
     /// The serial port or TCP endpoint, if the input's settings name one validly.
     pub fn link(&self) -> Option<Link> {
         let (device, host, port) = match self {
@@ -481,42 +456,5 @@ impl P1Config {
             ));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::config::Config;
-    use crate::mqtt::discovery::Naming;
-    use crate::reading::{MeterInfo, MeterKind};
-
-    /// `device_name` on every input type, and the names it leads to (issue 12 §3).
-    #[test]
-    fn device_names_from_the_configuration() {
-        let cfg = Config::from_yaml(
-            "inputs:\n  - {name: house, type: p1, device: /dev/ttyUSB0, device_name: Main meter}\n  - {name: garage, type: p1, host: h, port: 1}\n  - {name: heat, type: kmp, device: /dev/ttyUSB1, device_name: District heating}\n  - {name: water, type: kmp, device: /dev/ttyUSB2, preset: multical_21}\n",
-        )
-        .unwrap();
-        let naming = Naming::new(cfg.inputs.iter().map(|i| i.names()).collect());
-        let e = MeterInfo::new("E1", MeterKind::Electricity);
-        assert_eq!(naming.device_name("house", &e), "Main meter");
-        assert_eq!(
-            naming.device_name("garage", &e),
-            "Electricity meter (garage)"
-        );
-        let heat = MeterInfo::new("K1", MeterKind::Heat);
-        assert_eq!(naming.device_name("heat", &heat), "District heating");
-        // multical_21 is a water meter; the P1 ports' water sub-meters would share its name.
-        let w = MeterInfo::new("K2", MeterKind::Water);
-        assert_eq!(naming.device_name("water", &w), "Water meter");
-        let mut sub = MeterInfo::new("W1", MeterKind::Water);
-        sub.parent = Some("E1".into());
-        assert_eq!(naming.device_name("garage", &sub), "Water meter (garage)");
-        let err = Config::from_yaml(
-            "inputs:\n  - {name: a, type: multical, device: /dev/ttyUSB0, device_name: \" \"}\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("inputs[0].device_name"), "{err}");
     }
 }

@@ -16,6 +16,16 @@ pub fn read(rel: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+/// A captured stream cut into its telegrams, each from its `/` to the next one's.
+pub fn split_telegrams(stream: &[u8]) -> Vec<Vec<u8>> {
+    let mut starts: Vec<usize> = (0..stream.len()).filter(|&i| stream[i] == b'/').collect();
+    starts.push(stream.len());
+    starts
+        .windows(2)
+        .map(|w| stream[w[0]..w[1]].to_vec())
+        .collect()
+}
+
 /// A fixed receive time (the tests must not depend on the clock).
 pub fn now() -> Timestamp {
     Timestamp::new(2025, 6, 1, 12, 0, 0, 0).unwrap()

@@ -17,6 +17,7 @@
 //! "Electricity meter", "Gas meter" and "Heat meter", and if that P1 port ever reports a heat
 //! sub-meter, that one is "Heat meter (p1)".
 
+use crate::config::InputConfig;
 use crate::reading::{MeterInfo, MeterKind};
 
 /// What the configuration says about one input's meters.
@@ -30,6 +31,30 @@ pub struct InputNames {
     pub kinds: Vec<MeterKind>,
     /// Whether the input may report M-Bus sub-meters (P1 ports).
     pub sub_meters: bool,
+}
+
+impl InputNames {
+    /// What device names depend on for one configured input: the kinds of meter it reads.
+    pub fn of(input: &InputConfig) -> Self {
+        let kinds = match input {
+            InputConfig::P1(_) => vec![MeterKind::Electricity],
+            // An unknown preset fails validation; the kind is then never asked for.
+            InputConfig::Kmp(c) => c.registers().map(|r| vec![r.kind()]).unwrap_or_default(),
+            InputConfig::Multical(_) => vec![MeterKind::Heat],
+            // The readout decides (iec61107 `mapping`): the profiles name the meters they are for.
+            InputConfig::Iec62056(c) => match c.profile.as_str() {
+                "kamstrup_382" => vec![MeterKind::Electricity],
+                "multical_401" | "ultraheat" => vec![MeterKind::Heat],
+                _ => vec![MeterKind::Electricity, MeterKind::Heat],
+            },
+        };
+        InputNames {
+            input: input.name().to_string(),
+            device_name: input.device_name().map(str::to_string),
+            kinds,
+            sub_meters: matches!(input, InputConfig::P1(_)),
+        }
+    }
 }
 
 /// Device names for every configured input (see the module docs). The default, with no
@@ -85,6 +110,7 @@ impl Naming {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn p1(name: &str) -> InputNames {
         InputNames {
@@ -154,5 +180,35 @@ mod tests {
         // Its sub-meters keep their kind's name.
         let g = meter(MeterKind::Gas, Some("E1"));
         assert_eq!(n.device_name("house", &g), "Gas meter (house)");
+    }
+
+    /// `device_name` on every input type, and the names it leads to (issue 12 §3).
+    #[test]
+    fn device_names_from_the_configuration() {
+        let cfg = Config::from_yaml(
+            "inputs:\n  - {name: house, type: p1, device: /dev/ttyUSB0, device_name: Main meter}\n  - {name: garage, type: p1, host: h, port: 1}\n  - {name: heat, type: kmp, device: /dev/ttyUSB1, device_name: District heating}\n  - {name: water, type: kmp, device: /dev/ttyUSB2, preset: multical_21}\n",
+        )
+        .unwrap();
+        let naming = Naming::new(cfg.inputs.iter().map(InputNames::of).collect());
+        let e = MeterInfo::new("E1", MeterKind::Electricity);
+        assert_eq!(naming.device_name("house", &e), "Main meter");
+        assert_eq!(
+            naming.device_name("garage", &e),
+            "Electricity meter (garage)"
+        );
+        let heat = MeterInfo::new("K1", MeterKind::Heat);
+        assert_eq!(naming.device_name("heat", &heat), "District heating");
+        // multical_21 is a water meter; the P1 ports' water sub-meters would share its name.
+        let w = MeterInfo::new("K2", MeterKind::Water);
+        assert_eq!(naming.device_name("water", &w), "Water meter");
+        let mut sub = MeterInfo::new("W1", MeterKind::Water);
+        sub.parent = Some("E1".into());
+        assert_eq!(naming.device_name("garage", &sub), "Water meter (garage)");
+        let err = Config::from_yaml(
+            "inputs:\n  - {name: a, type: multical, device: /dev/ttyUSB0, device_name: \" \"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("inputs[0].device_name"), "{err}");
     }
 }

@@ -4,7 +4,6 @@
 mod failure_log;
 
 use super::mbus::Channels;
-use super::memo::IdObjects;
 use super::obis::Obis;
 use super::parser::{self, Object};
 use super::quantities as dq;
@@ -20,63 +19,9 @@ pub const MAX_WARNINGS: usize = 32;
 const MAX_RAW: usize = 64;
 const MAX_RAW_LEN: usize = 256;
 
-/// What mapping one object did, for [`super::memo::Memo`]: an object with one of these effects
-/// can be replayed from memory when the same text comes again; `Other` ones are read every time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    /// Added values (and fed the computed totals), nothing else.
-    ValuesOnly,
-    /// Added an id object to [`Builder::ids`]; its group is this part of the object's text.
-    Id {
-        slot: u8,
-        at: Span,
-    },
-    /// Set [`Builder::dsmr_version`] / [`Builder::emucs_version`].
-    DsmrVersion(Span),
-    EmucsVersion(Span),
-    /// Set an M-Bus channel's device type, or added an id object to it.
-    MbusType {
-        channel: u8,
-        device_type: u8,
-    },
-    MbusId {
-        channel: u8,
-        at: Span,
-    },
-    Other,
-}
-
-/// A part of an object's text, by position (so it can be taken from the next telegram's
-/// identical text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    start: u16,
-    len: u16,
-}
-
-impl Span {
-    /// Where `part` lies in `text`, if it does.
-    pub fn of(text: &[u8], part: &[u8]) -> Option<Span> {
-        let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-        let end = start.checked_add(part.len())?;
-        if end > text.len() {
-            return None;
-        }
-        Some(Span {
-            start: u16::try_from(start).ok()?,
-            len: u16::try_from(part.len()).ok()?,
-        })
-    }
-
-    pub fn get(self, text: &[u8]) -> &[u8] {
-        let start = self.start as usize;
-        text.get(start..start + self.len as usize).unwrap_or(&[])
-    }
-}
-
 /// Whether `o` is one of the energy registers the computed totals are made from (1.8.0-4,
 /// 2.8.0-4; see [`Builder::computed_totals`]).
-pub fn tracks_energy(o: Obis) -> bool {
+fn tracks_energy(o: Obis) -> bool {
     o.a == 1 && o.d == 8 && o.e <= 4 && matches!(o.c, 1 | 2)
 }
 
@@ -86,15 +31,14 @@ pub struct Builder<'a> {
     pub values: Vec<Measurement>,
     pub raw: Vec<RawField>,
     pub warnings: Vec<String>,
-    /// `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of preference.
-    pub ids: IdObjects<'a, 4>,
+    /// The ids of `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of
+    /// preference: each slot holds the last non-blank id its code sent (see [`set_id`]).
+    pub ids: [Option<String>; 4],
     /// `1-3:0.2.8` (DSMR version) and `0-0:96.1.4` (e-MUCS version) as sent (the first group;
     /// read when the telegram is done).
     pub dsmr_version: Option<&'a [u8]>,
     pub emucs_version: Option<&'a [u8]>,
-    pub channels: Channels<'a>,
-    /// Warnings asked for, including those past [`MAX_WARNINGS`].
-    warned: usize,
+    pub channels: Channels,
     /// Which of 1.8.0, 1.8.1..4, 2.8.0, 2.8.1..4 were seen (for the computed totals).
     pub import: [Option<Decimal>; 5],
     pub export: [Option<Decimal>; 5],
@@ -108,18 +52,16 @@ impl<'a> Builder<'a> {
             values: Vec::with_capacity(values),
             raw: Vec::new(),
             warnings: Vec::new(),
-            ids: IdObjects::default(),
+            ids: [None, None, None, None],
             dsmr_version: None,
             emucs_version: None,
             channels: Channels::default(),
-            warned: 0,
             import: [None; 5],
             export: [None; 5],
         }
     }
 
     pub fn warn(&mut self, w: impl FnOnce() -> String) {
-        self.warned += 1;
         if self.warnings.len() < MAX_WARNINGS {
             self.warnings.push(w());
         }
@@ -129,44 +71,8 @@ impl<'a> Builder<'a> {
         self.values.push(Measurement { quantity, value });
     }
 
-    /// Do again what mapping an object with this `text` did last time, but for adding its
-    /// values (see [`super::replay`]): `first` is the first of them.
-    #[inline]
-    pub fn replay(
-        &mut self,
-        text: &'a [u8],
-        obis: Obis,
-        effect: Effect,
-        first: Option<&Measurement>,
-    ) {
-        match effect {
-            Effect::ValuesOnly => {
-                // `number` tracks the one value it pushes; other objects' codes are never
-                // tracked.
-                if let Some(Measurement {
-                    value: Value::Number(v),
-                    ..
-                }) = first
-                {
-                    self.track_energy(obis, *v);
-                }
-            }
-            Effect::Id { slot, at } => self.ids.add(slot, at.get(text)),
-            Effect::DsmrVersion(at) => self.dsmr_version = Some(at.get(text)),
-            Effect::EmucsVersion(at) => self.emucs_version = Some(at.get(text)),
-            Effect::MbusType {
-                channel,
-                device_type,
-            } => super::mbus::set_device_type(self, channel, device_type),
-            Effect::MbusId { channel, at } => super::mbus::add_id(self, channel, at.get(text)),
-            Effect::Other => {}
-        }
-    }
-
     /// Keep an object we do not map, as sent.
     pub fn keep_raw(&mut self, o: &Object<'_>) {
-        // Never replayed: counts as a warning for the memo.
-        self.warned += 1;
         if self.raw.len() >= MAX_RAW {
             return;
         }
@@ -261,76 +167,43 @@ impl<'a> Builder<'a> {
     }
 
     /// Map one object of the telegram.
-    pub fn object(&mut self, o: &Object<'a>) -> Effect {
+    pub fn object(&mut self, o: &Object<'a>) {
         let Obis { a, b, c, d, e } = o.obis;
-        let warned = self.warned;
-        let effect = match (a, b) {
+        match (a, b) {
             // B is the measurement channel (IEC 62056-61 §5.3); Sagemcom XT211 numbers its
             // registers `1-1:…` (corpus athombv 22), everyone else `1-0:…`.
-            (1, 0 | 1) => {
-                self.electricity(o, c, d, e);
-                Effect::ValuesOnly
-            }
+            (1, 0 | 1) => self.electricity(o, c, d, e),
             (0, 0) => self.abstract_object(o, c, d, e),
             (1, 3) if (c, d, e) == (0, 2, 8) => {
                 // DSMR 5.0.2 §6.12: `1-3:0.2.8` version information for P1 output.
-                let v = parser::groups(o.values).next().unwrap_or(&[]);
-                self.dsmr_version = Some(v);
-                Span::of(o.text, v).map_or(Effect::Other, Effect::DsmrVersion)
+                self.dsmr_version = Some(parser::groups(o.values).next().unwrap_or(&[]));
             }
-            (0, 1..=u8::MAX) => {
-                let channel = b;
-                super::mbus::object(self, o, channel)
-            }
-            _ => {
-                self.keep_raw(o);
-                Effect::Other
-            }
-        };
-        if self.warned != warned {
-            return Effect::Other;
+            (0, 1..=u8::MAX) => super::mbus::object(self, o, b),
+            _ => self.keep_raw(o),
         }
-        effect
     }
 
     /// `0-0:…` objects: identity, clock, tariff, messages, events (DSMR 5.0.2 §6.12).
-    fn abstract_object(&mut self, o: &Object<'a>, c: u8, d: u8, e: u8) -> Effect {
+    fn abstract_object(&mut self, o: &Object<'a>, c: u8, d: u8, e: u8) {
         let first = || parser::groups(o.values).next().unwrap_or(&[]);
         match (c, d, e) {
-            (1, 0, 0) => {
-                let g = first();
-                self.time = self.time(g, "meter");
-                return Effect::Other;
-            }
-            (96, 1, 1) | (96, 1, 0) | (96, 1, 255) | (42, 0, 0) => {
-                let slot = match (c, d, e) {
-                    (96, 1, 1) => 0,
-                    (96, 1, 0) => 1,
-                    (96, 1, 255) => 2,
-                    _ => 3,
-                };
-                let g = first();
-                self.ids.add(slot, g);
-                return Span::of(o.text, g).map_or(Effect::Other, |at| Effect::Id { slot, at });
-            }
+            (1, 0, 0) => self.time = self.time(first(), "meter"),
+            (96, 1, 1) => set_id(&mut self.ids[0], first()),
+            (96, 1, 0) => set_id(&mut self.ids[1], first()),
+            (96, 1, 255) => set_id(&mut self.ids[2], first()),
+            (42, 0, 0) => set_id(&mut self.ids[3], first()),
             // e-MUCS P1 §…: version information `50217`.
-            (96, 1, 4) => {
-                let g = first();
-                self.emucs_version = Some(g);
-                return Span::of(o.text, g).map_or(Effect::Other, Effect::EmucsVersion);
-            }
+            (96, 1, 4) => self.emucs_version = Some(first()),
             (96, 14, 0) => {
                 // The tariff's names depend on the country: Belgian e-MUCS meters send their
                 // `0-0:96.1.4` version line first (e-MUCS P1 1.7.1, corpus ndokter 07/08,
-                // dsmrreader 07-11). Never replayed from memory, so the same text on a meter
-                // of the other country is read again.
+                // dsmrreader 07-11).
                 let tariff = if self.emucs_version.is_some() {
                     dq::TARIFF_EMUCS
                 } else {
                     q::TARIFF
                 };
                 self.number(o, tariff, Kind::Plain);
-                return Effect::Other;
             }
             (96, 13, 0) => self.text(o, dq::MESSAGE, true),
             (96, 13, 1) => self.text(o, dq::MESSAGE_CODE, true),
@@ -345,7 +218,6 @@ impl<'a> Builder<'a> {
             (98, 1, 0) => super::mbus::peaks(self, o),
             _ => self.keep_raw(o),
         }
-        Effect::ValuesOnly
     }
 
     /// `0-0:17.0.0`: the unit decides the quantity (kW NL/BE, A DSMR 3.0, kVA Luxembourg).
@@ -466,6 +338,14 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+    }
+}
+
+/// An id object's first group into its slot: a blank id (`()`, or hex of spaces) names nothing
+/// and leaves what an earlier object of the same code set.
+fn set_id(slot: &mut Option<String>, group: &[u8]) {
+    if let Some(id) = parser::id(group) {
+        *slot = Some(id);
     }
 }
 

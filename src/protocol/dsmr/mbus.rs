@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use super::mapping::{Builder, Effect, Span};
-use super::memo::{self, IdObjects, Memo};
+use super::mapping::Builder;
 use super::parser::{self, Object, RawUnit};
 use super::quantities as dq;
 use super::units::{self, Kind};
@@ -40,10 +39,12 @@ struct Pending {
 
 /// One channel's objects.
 #[derive(Debug, Default)]
-pub struct Channel<'a> {
+pub struct Channel {
     pub n: u8,
     pub device_type: Option<u8>,
-    pub ids: IdObjects<'a, 2>,
+    /// The sub-meter's equipment id (`0-n:96.1.0`, or `0-n:96.1.1` on some meters): the last
+    /// non-blank one sent.
+    pub id: Option<String>,
     pub time: Option<Timestamp>,
     /// At most two values per channel (`24.2.1` and `24.2.3`, or a repeat); more are ignored.
     values: [Option<Pending>; 2],
@@ -55,18 +56,18 @@ pub struct Channel<'a> {
 /// The channels of one telegram, in order of appearance (no allocation: at most
 /// [`MAX_CHANNELS`]).
 #[derive(Debug, Default)]
-pub struct Channels<'a> {
-    slots: [Option<Channel<'a>>; MAX_CHANNELS],
+pub struct Channels {
+    slots: [Option<Channel>; MAX_CHANNELS],
     len: usize,
 }
 
-impl<'a> Channels<'a> {
+impl Channels {
     /// Channels seen so far.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    fn get(&mut self, n: u8) -> Option<&mut Channel<'a>> {
+    fn get(&mut self, n: u8) -> Option<&mut Channel> {
         let seen = &self.slots[..self.len];
         let i = match seen
             .iter()
@@ -103,7 +104,7 @@ pub fn kind(device_type: Option<u8>) -> MeterKind {
 }
 
 /// Map a `0-n:…` object.
-pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
+pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) {
     let (c, d, e) = (o.obis.c, o.obis.d, o.obis.e);
     let mut g = parser::groups(o.values);
     let first = g.clone().next().unwrap_or(&[]);
@@ -111,34 +112,25 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
     let mut pending = None;
     match (c, d, e) {
         // An empty `()` means "no device" (corpus wassasin 03).
-        (24, 1, 0) if first.is_empty() => return Effect::ValuesOnly,
+        (24, 1, 0) if first.is_empty() => return,
         (24, 1, 0) => {
-            let t = parser::number(first).and_then(|(d, _)| u8::try_from(d.mantissa()).ok());
-            return match t {
-                Some(t) => {
-                    set_device_type(b, n, t);
-                    Effect::MbusType {
-                        channel: n,
-                        device_type: t,
-                    }
-                }
-                None => malformed(b, o),
+            return match parser::number(first).and_then(|(d, _)| u8::try_from(d.mantissa()).ok()) {
+                Some(t) => with(b, n, |ch| ch.device_type = Some(t)),
+                None => b.bad_value(o),
             };
         }
         (96, 1, 0) | (96, 1, 1) => {
             // A blank id (`()`, or hex of spaces) names no device: it must not take one of the
-            // channel slots (nothing else happens for it, so replaying it is doing nothing).
-            if parser::id(first).is_none() {
-                return Effect::ValuesOnly;
+            // channel slots (`tests/dsmr_behaviour.rs` `blank_mbus_ids_take_no_channel_slot`).
+            if let Some(id) = parser::id(first) {
+                with(b, n, |ch| ch.id = Some(id));
             }
-            add_id(b, n, first);
-            return Span::of(o.text, first)
-                .map_or(Effect::Other, |at| Effect::MbusId { channel: n, at });
+            return;
         }
         // `0-n:24.2.1(time)(value*unit)`; e-MUCS `0-n:24.2.3` for uncorrected gas.
         (24, 2, 1) | (24, 2, 3) => {
             let (Some(t), Some(v)) = (g.next(), g.next()) else {
-                return malformed(b, o);
+                return b.bad_value(o);
             };
             time = Some(t);
             pending = parser::number(v).map(|(value, unit)| Pending {
@@ -166,7 +158,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
         }
         (24, 4, 0) | (96, 3, 10) => {
             let Some((v, _)) = parser::number(first) else {
-                return malformed(b, o);
+                return b.bad_value(o);
             };
             with(b, n, |ch| {
                 if c == 24 {
@@ -175,7 +167,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
                     ch.breaker = Some(v)
                 }
             });
-            return Effect::Other;
+            return;
         }
         _ => {
             let raw = RawField {
@@ -187,11 +179,11 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
                     ch.raw.push(raw)
                 }
             });
-            return Effect::Other;
+            return;
         }
     }
     let Some(p) = pending else {
-        return malformed(b, o);
+        return b.bad_value(o);
     };
     let t = time.and_then(|t| b.time(t, MBUS_TIME[(n as usize).min(MBUS_TIME.len() - 1)]));
     with(b, n, |ch| {
@@ -202,26 +194,9 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) -> Effect {
             ch.time = t;
         }
     });
-    Effect::Other
 }
 
-/// A line that does not read: warned about, never replayed.
-fn malformed(b: &mut Builder<'_>, o: &Object<'_>) -> Effect {
-    b.bad_value(o);
-    Effect::Other
-}
-
-/// `0-n:24.1.0`: the channel's device type.
-pub fn set_device_type(b: &mut Builder<'_>, n: u8, t: u8) {
-    with(b, n, |ch| ch.device_type = Some(t));
-}
-
-/// `0-n:96.1.0`: an id object of the channel's meter.
-pub fn add_id<'a>(b: &mut Builder<'a>, n: u8, group: &'a [u8]) {
-    with(b, n, |ch| ch.ids.add(0, group));
-}
-
-fn with<'a>(b: &mut Builder<'a>, n: u8, f: impl FnOnce(&mut Channel<'a>)) {
+fn with(b: &mut Builder<'_>, n: u8, f: impl FnOnce(&mut Channel)) {
     match b.channels.get(n) {
         Some(ch) => f(ch),
         None => b.warn(|| format!("ignored M-Bus channel {n}: too many channels")),
@@ -270,10 +245,9 @@ fn sub_meter_model(kind: MeterKind) -> &'static str {
     }
 }
 
-/// The identity of the sub-meter on `ch`: its own id when it sends one, else one made from the
-/// parent's.
-fn sub_meter_info(ch: &Channel<'_>, kind: MeterKind, parent: &MeterInfo) -> MeterInfo {
-    let [serial, ..] = ch.ids.resolve();
+/// The identity of the sub-meter on channel `n`: its own id (`serial`) when it sends one, else
+/// one made from the parent's.
+fn sub_meter_info(n: u8, serial: Option<String>, kind: MeterKind, parent: &MeterInfo) -> MeterInfo {
     let id = match &serial {
         Some(id) => sanitize_id(id),
         None => {
@@ -281,7 +255,6 @@ fn sub_meter_info(ch: &Channel<'_>, kind: MeterKind, parent: &MeterInfo) -> Mete
             let mut id = String::with_capacity(parent.id.len() + 8);
             id.push_str(&parent.id);
             id.push_str("_mbus");
-            let n = ch.n;
             if n >= 100 {
                 id.push((b'0' + n / 100) as char);
             }
@@ -309,7 +282,6 @@ fn sub_meter_info(ch: &Channel<'_>, kind: MeterKind, parent: &MeterInfo) -> Mete
 /// Build one reading per channel that has values, in channel order.
 pub fn readings(
     b: &mut Builder<'_>,
-    memo: &mut Memo,
     parent: &Arc<MeterInfo>,
     fallback_time: Timestamp,
     out: &mut Vec<Reading>,
@@ -318,22 +290,14 @@ pub fn readings(
     let len = std::mem::take(&mut b.channels.len);
     b.channels.slots[..len].sort_by_key(|c| c.as_ref().map(|c| c.n));
     for k in 0..len {
-        let Some(ch) = b.channels.slots[k].take() else {
+        let Some(mut ch) = b.channels.slots[k].take() else {
             continue;
         };
         if ch.values[0].is_none() && ch.valve.is_none() && ch.breaker.is_none() {
             continue;
         }
         let kind = kind(ch.device_type);
-        let info = memo.sub(
-            ch.n,
-            parent,
-            |key| {
-                memo::opt_part(key, ch.device_type.as_ref().map(std::slice::from_ref));
-                ch.ids.key(key)
-            },
-            || sub_meter_info(&ch, kind, parent),
-        );
+        let info = Arc::new(sub_meter_info(ch.n, ch.id.take(), kind, parent));
         let mut r = Reading::new(info, ch.time.unwrap_or(fallback_time));
         r.values.reserve_exact(3);
         let corrected_too = ch.values.iter().flatten().any(|p| !p.uncorrected);

@@ -34,7 +34,11 @@
 //!
 //! Memory is bounded: one telegram buffer of at most [`MAX_TELEGRAM`] bytes, the bytes pushed
 //! since the last drain (framing happens in `next_event`; a caller that never drains is cut
-//! at 1 MiB) and at most [`MAX_QUEUED`] frames.
+//! at 1 MiB), at most [`MAX_QUEUED`] frames, and a cache of 256 object codes (6 KiB).
+//!
+//! Each telegram is decoded on its own: nothing of one telegram carries over to the next but
+//! the parsed object codes and the size of its value list, so a decoder that has seen other
+//! telegrams gives exactly what a new one gives (`tests/dsmr_sequences.rs`).
 
 mod crc;
 mod encrypted;
@@ -42,7 +46,6 @@ mod framer;
 mod manufacturer;
 mod mapping;
 mod mbus;
-mod memo;
 mod obis;
 mod parser;
 pub mod quantities;
@@ -212,10 +215,9 @@ pub struct P1Decoder {
     input: Vec<u8>,
     pos: usize,
     finishing: bool,
-    /// What the telegrams so far had (a meter repeats most of every telegram).
-    memo: memo::Memo,
-    /// `false`: every telegram is decoded as by a fresh decoder ([`Self::without_memory`]).
-    remember: bool,
+    /// Parsed codes and the size of the last value list; nothing else carries over from one
+    /// telegram to the next, and neither changes what a telegram decodes to.
+    caches: telegram::Caches,
 }
 
 impl P1Decoder {
@@ -228,18 +230,7 @@ impl P1Decoder {
             input: Vec::new(),
             pos: 0,
             finishing: false,
-            memo: memo::Memo::default(),
-            remember: true,
-        }
-    }
-
-    /// A decoder that forgets each telegram once it is decoded, as if every telegram came to a
-    /// new decoder. It gives the same events as [`Self::new`], only slower: it exists so that
-    /// this can be checked (the `dsmr` fuzz target and `tests/dsmr_memo.rs` compare the two).
-    pub fn without_memory(opts: DecoderOptions) -> Self {
-        P1Decoder {
-            remember: false,
-            ..Self::new(opts)
+            caches: telegram::Caches::default(),
         }
     }
 
@@ -319,10 +310,7 @@ impl P1Decoder {
             }
         };
         self.sync_stats();
-        if !self.remember {
-            self.memo = memo::Memo::default();
-        }
-        let event = match telegram::decode_frame(frame, &self.opts, now, &mut self.memo) {
+        let event = match telegram::decode_frame(frame, &self.opts, now, &mut self.caches) {
             Ok(t) => {
                 self.stats.telegrams += 1;
                 P1Event::Telegram(t)

@@ -261,7 +261,7 @@ impl<'a> Objects<'a, '_> {
 
     /// What is left of the body after any blank lines (`\n`, `\r\n`), without reading it.
     #[inline]
-    pub fn rest(&mut self) -> &'a [u8] {
+    fn rest(&mut self) -> &'a [u8] {
         while let [b'\n', rest @ ..] | [b'\r', b'\n', rest @ ..] = self.rest {
             self.rest = rest;
             self.plain = None;
@@ -269,20 +269,6 @@ impl<'a> Objects<'a, '_> {
         }
         self.rest
     }
-
-    /// Pass over the first `n` bytes of [`Self::rest`]: whole lines the caller has read.
-    #[inline]
-    pub fn pass(&mut self, n: usize) {
-        self.rest = self.rest.get(n..).unwrap_or(&[]);
-        self.plain = None;
-        self.ahead = None;
-    }
-}
-
-/// Opened minus closed parentheses of an object's text: at most zero means that only a line
-/// opening with `(` can continue it.
-pub fn balanced(text: &[u8]) -> bool {
-    paren_delta(text) <= 0
 }
 
 fn take_line<'a>(rest: &mut &'a [u8]) -> &'a [u8] {

@@ -56,28 +56,6 @@ pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     find2(needle, needle, hay)
 }
 
-/// Whether `hay` starts with `text`, compared a word at a time (remembered lines are 15 to 40
-/// bytes: cheaper inline than a call to `memcmp`).
-#[inline]
-pub(crate) fn starts_with(hay: &[u8], text: &[u8]) -> bool {
-    let n = text.len();
-    let Some(hay) = hay.get(..n) else {
-        return false;
-    };
-    if n < 8 {
-        return hay == text;
-    }
-    let mut i = 0;
-    while i + 8 <= n {
-        if word(hay, i) != word(text, i) {
-            return false;
-        }
-        i += 8;
-    }
-    // The last eight bytes (overlapping those compared) cover the rest.
-    i == n || word(hay, n - 8) == word(text, n - 8)
-}
-
 pub(super) const POW10: [u64; 9] = [
     1,
     10,

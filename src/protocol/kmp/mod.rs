@@ -18,6 +18,7 @@ pub mod codec;
 pub mod frame;
 pub mod mapping;
 pub mod number;
+mod poll_config;
 pub mod registers;
 pub mod session;
 pub mod units;

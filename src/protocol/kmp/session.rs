@@ -19,11 +19,13 @@ use std::time::Duration;
 use super::codec::{
     self, MeterType, RegisterEntry, CMD_GET_REGISTER, CMD_GET_SERIAL, CMD_GET_TYPE,
 };
-use super::frame::{Frame, FrameError, Push, Received, Receiver, ADDRESS_METER};
-use super::registers::{map_entry, Mapped, RegisterSet};
-use crate::protocol::{Action, Event, LineSettings, PollError, PollSession};
+use super::frame::{Frame, FrameError, Push, Received, Receiver};
+use super::registers::{map_entry, Mapped};
+use crate::protocol::{Action, Event, PollError, PollSession};
 use crate::reading::{MeterInfo, Reading};
 use crate::time::Timestamp;
+
+pub use super::poll_config::{Identity, KmpPollConfig, DEFAULT_RETRIES};
 
 /// The meter answers a request within 1.6 s (5512-447 timing rules; notes "Timing").
 pub const REPLY_WITHIN: Duration = Duration::from_millis(1600);
@@ -32,50 +34,11 @@ pub const REPLY_WITHIN: Duration = Duration::from_millis(1600);
 pub const ERROR_REST: Duration = Duration::from_millis(2000);
 /// Added to every read deadline for driver, USB-serial and OS scheduling latency.
 pub const READ_MARGIN: Duration = Duration::from_millis(400);
-/// Repeats of a request after the first try.
-pub const DEFAULT_RETRIES: u8 = 3;
 /// Value length assumed when sizing a read deadline; every register in the corpus uses at
 /// most 4 bytes (`tasmota38_*`, `meterlogger_sim_8regs`).
 const ASSUMED_VALUE_LEN: usize = 4;
 /// Warnings kept per poll: a line spewing ACKs or foreign frames must not grow memory.
 const MAX_WARNINGS: usize = 32;
-
-/// What an earlier poll learned about the meter; pass it back to skip GetSerialNo/GetType.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Identity {
-    pub serial: u32,
-    /// `None` if the meter did not answer GetType.
-    pub meter_type: Option<MeterType>,
-}
-
-/// Everything a poll needs besides the time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KmpPollConfig {
-    pub registers: RegisterSet,
-    /// Defaults to the register set's family line (1200 8N2, or 9600 for the 382).
-    pub line: LineSettings,
-    /// Defaults to [`ADDRESS_METER`].
-    pub address: u8,
-    /// Defaults to [`DEFAULT_RETRIES`].
-    pub retries: u8,
-    /// Known identity from an earlier poll; `None` makes the session ask for it.
-    pub identity: Option<Identity>,
-    /// Meter id to use when no serial number is available.
-    pub fallback_id: Option<String>,
-}
-
-impl KmpPollConfig {
-    pub fn new(registers: RegisterSet) -> Self {
-        KmpPollConfig {
-            line: registers.line(),
-            registers,
-            address: ADDRESS_METER,
-            retries: DEFAULT_RETRIES,
-            identity: None,
-            fallback_id: None,
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Request {
