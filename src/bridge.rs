@@ -1,9 +1,11 @@
-//! The running service: inputs → [`Publisher`] → [`Outbox`] → broker.
+//! The running service: inputs → [`Rules`] → outputs (MQTT: publisher → outbox → broker).
 //!
-//! One task owns the publishing policy; inputs run as their own tasks and only send
-//! [`InputEvent`]s; the MQTT connection runs as its own task and reports back through
-//! [`Incoming`]. Data flows one way: nothing downstream calls into an input.
+//! Inputs run as their own tasks and only send [`InputEvent`]s; one task (this module's
+//! [`run_with_events`]) applies the [`Rules`] every consumer relies on and fans the resulting
+//! [`crate::event::Event`]s out to the outputs listed in `bridge/outputs.rs`, each its own task.
+//! Data flows one way: nothing downstream calls into an input, and no output into the rules.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
@@ -11,22 +13,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::fault_log::{FaultLog, Report};
-use crate::mqtt::connection::{run_connection, ConnectSettings, Incoming};
-use crate::mqtt::outbox::{Delivery, Message, Outbox};
-use crate::mqtt::publish::{InputEvent, PublishSettings, Publisher};
+use crate::event::output::Bus;
+use crate::event::{InputEvent, Rules, RulesSettings};
+use crate::mqtt::connection::ConnectSettings;
+use crate::mqtt::publish::PublishSettings;
 use crate::mqtt::{topics, BrokerUrl};
 
+mod outputs;
 mod reload;
+pub use crate::mqtt::output::SHUTDOWN_FLUSH;
 pub use reload::Control;
-
-/// How long to wait for retained discovery configs and states after subscribing: they arrive
-/// right after SUBACK; 1.5 s covers a Pi under load.
-const READBACK_WINDOW: Duration = Duration::from_millis(1500);
-/// If the broker is unreachable at start, stop waiting for the read-back and queue readings.
-const READBACK_GIVE_UP: Duration = Duration::from_secs(5);
-/// Time allowed at shutdown to deliver queued messages and `offline`.
-pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 
 /// A problem that stops the bridge before it starts.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +133,6 @@ pub fn publish_settings(cfg: &Config) -> PublishSettings {
             .then(|| cfg.homeassistant.prefix.clone()),
         min_interval: cfg.publish.min_interval,
         on_change: cfg.publish.on_change,
-        offline_after_intervals: cfg.publish.offline_after_intervals,
         per_quantity_topics: cfg.mqtt.per_quantity_topics,
         raw_topic: cfg.mqtt.raw_topic,
         stale_meter_timeout: cfg.homeassistant.stale_meter_timeout,
@@ -150,25 +145,10 @@ pub fn publish_settings(cfg: &Config) -> PublishSettings {
     }
 }
 
-/// A delay of 0.5 to 3 s before answering HA's birth message, so a fleet of bridges does
-/// not answer at the same instant (as zigbee2mqtt and ESPHome do).
-fn birth_delay() -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    Duration::from_millis(500 + u64::from(nanos) % 2500)
-}
-
-/// Log Home Assistant's birth message once, then at most a summary every 5 min: a Home
-/// Assistant (or anything else) publishing `online` in a loop must not fill the log with one
-/// line per message (issue 18 §14). [`FaultLog`] keeps the counts.
-fn log_birth(births: &mut FaultLog, delay: Duration) {
-    match births.fail(Instant::now().into_std()) {
-        Report::Started => tracing::info!(?delay, "Home Assistant came online: republishing discovery and states (further births are summarised every 5 min)"),
-        Report::Summary { since_last, .. } => tracing::info!(births = since_last, ?delay,
-            "Home Assistant came online again: republishing discovery and states"),
-        Report::Quiet => tracing::debug!(?delay, "Home Assistant came online"),
+/// The rules' settings (from the `publish` section).
+pub fn rules_settings(cfg: &Config) -> RulesSettings {
+    RulesSettings {
+        offline_after_intervals: cfg.publish.offline_after_intervals,
     }
 }
 
@@ -198,112 +178,77 @@ pub async fn run_controlled(
     summary
 }
 
-/// The publishing side alone, fed from any source of [`InputEvent`]s (the demo and the
-/// benchmarks feed it directly).
+/// The rules and the outputs, fed from any source of [`InputEvent`]s (tests and tools may
+/// feed it directly).
 pub async fn run_with_events(
     cfg: &Config,
     mut input_rx: mpsc::Receiver<InputEvent>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, StartError> {
-    let settings = connect_settings(cfg)?;
-    let started = Instant::now();
-    let outbox = Outbox::with_delivery(cfg.mqtt.queue_size, Delivery::from_qos(cfg.mqtt.qos));
-    let mut publisher = Publisher::new(publish_settings(cfg), started.into_std());
-    let ha_status = cfg.homeassistant.status_topic.clone();
-    let mut subs = vec![ha_status.clone()];
-    subs.extend(publisher.readback_topics());
-    outbox.set_subscriptions(subs);
-    let (ev_tx, mut ev_rx) = mpsc::channel::<Incoming>(4096);
-    let conn = tokio::spawn(run_connection(outbox.clone(), settings, ev_tx));
+    let mut bus = Bus::start(|stopping, ended| outputs::start(cfg, stopping, ended))?;
+    let mut rules = Rules::new(rules_settings(cfg));
     tracing::info!(broker = %cfg.mqtt.url, base = %cfg.mqtt.base_topic, inputs = cfg.inputs.len(), "meter2mqtt started");
-
-    let mut readback_until = Some(started + READBACK_GIVE_UP);
-    let mut republish_at: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    // No input event before every output read back what the rules need (the guard's hints).
+    let stopped = tokio::select! {
+        hints = bus.ready() => {
+            rules.seed(hints);
+            false
+        }
+        _ = &mut shutdown => true,
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let far = Duration::from_secs(86_400 * 365);
-    tokio::pin!(shutdown);
     let mut inputs_open = true;
-    let mut births = FaultLog::default();
-    // Back-pressure (issue 18 §5): while the broker is connected and the outbox is full, take
-    // no input events until it acknowledges; the bounded channel then blocks the inputs.
-    // The first wait of a run is logged at info, later ones (a burst fills it again and
-    // again) at debug.
-    let (mut waiting, mut waited) = (false, false);
-    loop {
-        let readback_done = readback_until.is_none();
-        let room = outbox.has_room();
-        if !room && !waiting {
-            let what = "MQTT queue full while connected: waiting for the broker to acknowledge before taking more readings (nothing is dropped)";
-            if waited {
-                tracing::debug!(capacity = cfg.mqtt.queue_size, "{what}");
-            } else {
-                tracing::info!(capacity = cfg.mqtt.queue_size, "{what}");
-            }
-            waited = true;
-        }
-        waiting = !room;
-        tokio::select! {
-            _ = &mut shutdown => break,
-            ev = input_rx.recv(), if readback_done && inputs_open && room => match ev {
-                Some(ev) => outbox.publish_all(publisher.on_event(Instant::now().into_std(), ev)),
-                None => inputs_open = false,
-            },
-            _ = outbox.room(), if readback_done && inputs_open && !room => {}
-            inc = ev_rx.recv() => match inc {
-                Some(Incoming::Connected) => {
-                    if let Some(until) = readback_until {
-                        readback_until = Some(until.min(Instant::now() + READBACK_WINDOW));
-                    }
+    let mut out = Vec::new();
+    // Events waiting for room in an output's channel: while they wait (an output applies
+    // back-pressure), no input event is taken, so the bounded input channel makes the
+    // inputs wait too.
+    let mut pending = VecDeque::new();
+    if !stopped {
+        loop {
+            if !pending.is_empty() {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = bus.send(&mut pending) => {}
                 }
-                Some(Incoming::Publish { topic, payload, retain }) => {
-                    if topic == ha_status {
-                        if payload == b"online" {
-                            let at = Instant::now() + birth_delay();
-                            log_birth(&mut births, at - Instant::now());
-                            republish_at = Some(at);
-                        }
-                    } else if retain {
-                        publisher.on_retained(&topic, &payload);
-                    }
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                ev = input_rx.recv(), if inputs_open => match ev {
+                    Some(ev) => rules.on_input(Instant::now().into_std(), ev, &mut out),
+                    None => inputs_open = false,
+                },
+                _ = tick.tick() => rules.on_tick(Instant::now().into_std(), &mut out),
+                ended = bus.ended() => {
+                    tracing::error!(output = ended.unwrap_or("?"), "an output stopped: stopping the bridge");
+                    break;
                 }
-                None => break,
-            },
-            _ = tokio::time::sleep_until(readback_until.unwrap_or(started + far)), if readback_until.is_some() => {
-                readback_until = None;
-                outbox.set_subscriptions(vec![ha_status.clone()]);
-                tracing::debug!("read back retained discovery and states");
             }
-            _ = tokio::time::sleep_until(republish_at.unwrap_or(started + far)), if republish_at.is_some() => {
-                republish_at = None;
-                outbox.publish_all(publisher.republish_all());
-            }
-            _ = tick.tick() => {
-                outbox.publish_all(publisher.on_tick(Instant::now().into_std()));
-            }
+            pending.extend(out.drain(..));
         }
     }
-    // Readings already received are still published before going offline.
+    // Readings already received are still published before going offline: the outputs take
+    // what is left without waiting for room, then flush.
+    bus.stopping();
+    let hints = bus.ready().await;
+    rules.seed(hints);
     while let Ok(ev) = input_rx.try_recv() {
-        outbox.publish_all(publisher.on_event(Instant::now().into_std(), ev));
+        rules.on_input(Instant::now().into_std(), ev, &mut out);
     }
-    let mut last = publisher.all_offline();
-    last.push(Message::retained(
-        topics::status(&cfg.mqtt.base_topic),
-        "offline",
-    ));
-    let flushed = outbox.shutdown(last, SHUTDOWN_FLUSH).await;
-    let stats = outbox.stats();
-    conn.abort();
+    pending.extend(out.drain(..));
+    bus.send(&mut pending).await;
+    let s = bus.close().await;
     tracing::info!(
-        delivered = stats.delivered,
-        dropped = stats.dropped,
-        flushed,
+        delivered = s.delivered,
+        dropped = s.dropped,
+        flushed = s.flushed,
         "meter2mqtt stopped"
     );
     Ok(RunSummary {
-        delivered: stats.delivered,
-        dropped: stats.dropped,
-        flushed,
+        delivered: s.delivered,
+        dropped: s.dropped,
+        flushed: s.flushed,
     })
 }

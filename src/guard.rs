@@ -5,8 +5,9 @@
 //! `total_increasing` state class takes every decrease as a new meter cycle and adds every rise
 //! to the Energy dashboard, so one bad value costs a user a spike in their statistics for good.
 //! This module decides, per counter, whether a value goes out; it is pure code with the clock
-//! passed in (no I/O, no logging), so every output calls it the same way and tests drive it
-//! with made-up instants. The caller logs what the [`Verdict`] says.
+//! passed in (no I/O, no logging): the bridge's rules (`event::Rules`) call it once, before
+//! any output, and tests drive it with made-up instants. The caller logs what the
+//! [`Verdict`] says.
 //!
 //! The rules (issue 18 §1):
 //! - the first value of a counter in this run is taken as it is: there is nothing to compare it

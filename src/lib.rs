@@ -13,6 +13,8 @@ pub mod bridge;
 pub mod config;
 pub mod decimal;
 #[cfg(feature = "bridge")]
+pub mod event;
+#[cfg(feature = "bridge")]
 pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]

@@ -18,8 +18,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, InputConfig};
+use crate::event::InputEvent;
 use crate::input::supervise::Supervised;
-use crate::mqtt::publish::InputEvent;
 
 /// What the binary's signal handling asks of the running bridge.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
-//! Adapters: a protocol core composed with a transport, producing [`InputEvent`]s.
+//! Adapters: a protocol core composed with a transport, producing [`InputEvent`]s
+//! ([`crate::event`], the neutral seam between inputs and outputs).
 //! Each configured input runs as its own task under a supervisor ([`supervise`]) that starts
-//! it again if it panics or returns; none knows about MQTT.
+//! it again if it panics or returns; none knows about MQTT or any other output.
 
 mod health;
 pub mod p1;
@@ -11,7 +12,7 @@ pub mod supervise;
 use tokio::sync::mpsc;
 
 use crate::config::InputConfig;
-use crate::mqtt::publish::InputEvent;
+use crate::event::InputEvent;
 use supervise::{InputFuture, Supervised};
 
 /// Start one supervised task per configured input.

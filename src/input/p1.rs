@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::health::LinkHealth;
 use super::rate_cap::{Admit, RateCap};
 use crate::config::{Link as LinkConfig, P1Config, P1Preset, RequestMode};
-use crate::mqtt::publish::InputEvent;
+use crate::event::InputEvent;
 use crate::protocol::dsmr::{CrcStatus, DecoderOptions, Keys, P1Decoder, P1Event};
 use crate::protocol::LineSettings;
 use crate::time::Timestamp;

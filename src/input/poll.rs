@@ -1,7 +1,7 @@
 //! Polled meters (KMP, MULTICAL `/#n`, IEC 62056-21): one poll session per interval over a
 //! link that is opened when needed and reopened after it fails.
 //!
-//! A poll that fails marks the meter's MQTT availability `offline` at once; the next poll that
+//! A poll that fails marks the meter `offline` at once (for every output); the next poll that
 //! succeeds brings it back. Identity learned in one poll (serial number, program number) is
 //! kept for the next, so battery meters are asked as little as possible.
 
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::health::LinkHealth;
 use crate::config::{Iec62056Config, KmpConfig, Link as LinkConfig, MulticalConfig};
-use crate::mqtt::publish::InputEvent;
+use crate::event::InputEvent;
 use crate::protocol::iec61107::{Iec61107Options, Iec61107Session};
 use crate::protocol::kmp::{Identity, KmpPollConfig, KmpSession, RegisterSet};
 use crate::protocol::multical::{MulticalIdentity, MulticalOptions, MulticalSession};

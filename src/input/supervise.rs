@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
+use crate::event::InputEvent;
 use crate::fault_log::{FaultLog, Report};
-use crate::mqtt::publish::InputEvent;
 use crate::transport::backoff::Backoff;
 
 /// An input's task, as the supervisor starts it.

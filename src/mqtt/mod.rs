@@ -1,11 +1,12 @@
-//! Readings → MQTT messages. Nothing here knows any meter protocol: inputs hand over
-//! [`crate::reading::Reading`]s and this layer turns them into state, availability and
-//! discovery messages ([`publish`], [`discovery`]) and delivers them ([`outbox`] over
-//! [`connection`]).
+//! The MQTT output. Nothing here knows any meter protocol nor any input: it receives
+//! [`crate::event::Event`]s (readings that passed the rules, availability changes) through
+//! the output interface ([`output`]) and turns them into state, availability and discovery
+//! messages ([`publish`], [`discovery`]) and delivers them ([`outbox`] over [`connection`]).
 
 pub mod connection;
 pub mod discovery;
 pub mod outbox;
+pub mod output;
 pub mod publish;
 pub mod topics;
 

@@ -1,39 +1,25 @@
-//! From readings to messages: the publishing policy, availability and discovery memory.
+//! From events to messages: MQTT's publishing policy and discovery memory.
 //!
-//! [`Publisher`] is pure logic with the clock passed in, so every rule here is unit-tested
-//! without a broker:
-//! - every counter value (energy, gas, water, hours, failures) passes the [`crate::guard`]
-//!   first: a drop or an implausible rise is held back until the meter confirms it as a
-//!   lasting change, so Home Assistant's Energy dashboard never shows a spike;
+//! The rules every output shares (counter guard, availability) ran before an event gets here
+//! ([`crate::event::Rules`]); what is MQTT's own is decided here. [`Publisher`] is pure logic
+//! with the clock passed in, so every rule here is unit-tested without a broker:
 //! - at most one state per meter per `min_interval` (the newest in between is sent when the
-//!   interval ends), optionally only on change;
-//! - a meter that stops reporting for `offline_after_intervals` intervals goes `offline`;
+//!   interval ends), optionally only on change (for Domoticz's log);
+//! - discovery configs for every quantity a meter reports (also one whose value the guard
+//!   holds back, so Home Assistant keeps the entity), availability and state topics;
 //! - retained topics are the memory: discovery configs and last states read back at start
-//!   give the counter guard its (weak) hints and tell which entities to remove.
+//!   tell which entities to remove and give the rules' counter guard its (weak) hints
+//!   ([`Publisher::take_hints`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::discovery::{self, DiscoveryContext};
 use super::outbox::Message;
 use super::topics;
-use crate::guard::{Guard, Verdict};
-use crate::reading::{MeterInfo, Quantity, Reading, Value};
-
-/// What the inputs tell the publisher.
-#[derive(Debug, Clone)]
-pub enum InputEvent {
-    /// Readings from one input; `interval` is how often this input is expected to report
-    /// (observed telegram interval, or the poll interval).
-    Readings {
-        input: String,
-        readings: Vec<Reading>,
-        interval: Duration,
-        raw: Option<Vec<u8>>,
-    },
-    /// A polled meter did not answer: mark its meters offline now.
-    Unavailable { meters: Vec<String>, reason: String },
-}
+use crate::event::{CounterHint, Event, MeterReading};
+use crate::reading::{MeterInfo, Quantity, Value};
 
 /// Publisher settings (from the configuration).
 #[derive(Debug, Clone)]
@@ -42,7 +28,6 @@ pub struct PublishSettings {
     pub discovery_prefix: Option<String>,
     pub min_interval: Duration,
     pub on_change: bool,
-    pub offline_after_intervals: u32,
     pub per_quantity_topics: bool,
     pub raw_topic: bool,
     pub stale_meter_timeout: Duration,
@@ -50,25 +35,18 @@ pub struct PublishSettings {
     pub naming: discovery::Naming,
 }
 
-/// Availability never flips faster than this, whatever the interval (DSMR 5 sends every 1 s).
-const MIN_OFFLINE_AFTER: Duration = Duration::from_secs(5);
-
 struct MeterState {
-    info: std::sync::Arc<MeterInfo>,
+    info: Arc<MeterInfo>,
     /// The input that reads this meter (device names depend on it).
-    input: String,
+    input: Arc<str>,
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
     discovered: BTreeSet<String>,
-    /// What the counters may publish.
-    guard: Guard,
     last_values: Option<serde_json::Value>,
     last_state: Option<Vec<u8>>,
     last_publish: Option<Instant>,
-    pending: Option<Reading>,
-    last_seen: Instant,
-    interval: Duration,
-    online: bool,
+    /// The newest reading held back by `min_interval` (shared with the event, not copied).
+    pending: Option<Arc<MeterReading>>,
 }
 
 /// This bridge's retained discovery configs of one node (one meter).
@@ -83,14 +61,14 @@ struct NodeMemory {
 pub struct Publisher {
     s: PublishSettings,
     meters: BTreeMap<String, MeterState>,
+    /// Each meter's availability as the rules last said it.
+    online: HashMap<String, bool>,
     /// Our discovery configs that exist on the broker (read back or published), by node id.
     retained_discovery: BTreeMap<String, NodeMemory>,
-    /// Values read back from retained states, for meters not yet seen in this run.
-    retained_counters: HashMap<String, memory::RetainedState>,
+    /// Values read back from retained states, until the rules take them.
+    retained_counters: HashMap<String, CounterHint>,
     started: Instant,
     stale_checked: bool,
-    /// Counter values held back by the guard, for tests and logs.
-    pub held_back: u64,
 }
 
 impl Publisher {
@@ -98,11 +76,11 @@ impl Publisher {
         Publisher {
             s,
             meters: BTreeMap::new(),
+            online: HashMap::new(),
             retained_discovery: BTreeMap::new(),
             retained_counters: HashMap::new(),
             started: now,
             stale_checked: false,
-            held_back: 0,
         }
     }
 
@@ -117,135 +95,71 @@ impl Publisher {
             })
     }
 
-    /// Handle readings from an input.
-    pub fn on_event(&mut self, now: Instant, event: InputEvent) -> Vec<Message> {
+    /// Handle one event from the rules.
+    pub fn on_event(&mut self, now: Instant, event: &Event) -> Vec<Message> {
+        let mut out = Vec::new();
         match event {
-            InputEvent::Readings {
-                input,
-                readings,
-                interval,
-                raw,
-            } => {
-                let mut out = Vec::new();
+            Event::Raw(raw) => {
                 if self.s.raw_topic {
-                    if let Some(raw) = raw {
-                        out.push(Message::transient(topics::raw(&self.s.base, &input), raw));
-                    }
+                    out.push(Message::transient(
+                        topics::raw(&self.s.base, &raw.input),
+                        raw.bytes.clone(),
+                    ));
                 }
-                for r in readings {
-                    self.on_reading(now, &input, r, interval, &mut out);
-                }
-                out
             }
-            InputEvent::Unavailable { meters, reason } => {
-                let mut out = Vec::new();
-                for id in meters {
-                    if let Some(m) = self.meters.get_mut(&id) {
-                        if m.online {
-                            tracing::warn!(meter = %id, %reason, "meter unavailable");
-                            m.online = false;
-                            out.push(Message::retained(
-                                topics::availability(&self.s.base, &id),
-                                "offline",
-                            ));
-                        }
-                    }
-                }
-                out
+            Event::Availability { meter, online } => {
+                self.online.insert(meter.clone(), *online);
+                out.push(Message::retained(
+                    topics::availability(&self.s.base, meter),
+                    if *online { "online" } else { "offline" },
+                ));
             }
+            Event::Reading(r) => self.on_reading(now, r, &mut out),
         }
+        out
     }
 
-    fn on_reading(
-        &mut self,
-        now: Instant,
-        input: &str,
-        reading: Reading,
-        interval: Duration,
-        out: &mut Vec<Message>,
-    ) {
-        let id = reading.meter.id.clone();
-        let seeded = self.retained_counters.remove(&id).unwrap_or_default();
-        let hint_at = seeded.taken_at(&reading, now);
-        let m = self.meters.entry(id.clone()).or_insert_with(|| MeterState {
-            info: reading.meter.clone(),
-            input: input.to_string(),
-            quantities: Vec::new(),
-            discovered: BTreeSet::new(),
-            guard: Guard::with_hints(seeded.values, hint_at, now),
-            last_values: None,
-            last_state: None,
-            last_publish: None,
-            pending: None,
-            last_seen: now,
-            interval,
-            online: false,
-        });
+    fn on_reading(&mut self, now: Instant, r: &Arc<MeterReading>, out: &mut Vec<Message>) {
+        let reading = &r.reading;
+        let m = self
+            .meters
+            .entry(reading.meter.id.clone())
+            .or_insert_with(|| MeterState {
+                info: reading.meter.clone(),
+                input: r.input.clone(),
+                quantities: Vec::new(),
+                discovered: BTreeSet::new(),
+                last_values: None,
+                last_state: None,
+                last_publish: None,
+                pending: None,
+            });
         m.info = reading.meter.clone();
-        m.last_seen = now;
-        m.interval = interval;
-        if !m.online {
-            m.online = true;
-            out.push(Message::retained(
-                topics::availability(&self.s.base, &id),
-                "online",
-            ));
-        }
         let due = match m.last_publish {
             Some(t) => now.duration_since(t) >= self.s.min_interval,
             None => true,
         };
         if due {
-            self.publish_reading(now, reading, out);
-        } else if let Some(m) = self.meters.get_mut(&id) {
-            m.pending = Some(reading);
+            self.publish_reading(now, r, out);
+        } else {
+            m.pending = Some(r.clone());
         }
     }
 
-    /// Publish one reading: counter guard, discovery for new quantities, state.
-    fn publish_reading(&mut self, now: Instant, mut reading: Reading, out: &mut Vec<Message>) {
-        let id = reading.meter.id.clone();
-        let Some(m) = self.meters.get_mut(&id) else {
+    /// Publish one reading: discovery for new quantities, state.
+    fn publish_reading(&mut self, now: Instant, r: &MeterReading, out: &mut Vec<Message>) {
+        let reading = &r.reading;
+        let id = &reading.meter.id;
+        let Some(m) = self.meters.get_mut(id) else {
             return;
         };
         // Entities exist even while a counter is held back, so HA keeps showing the last value.
-        for meas in &reading.values {
-            if !m.quantities.iter().any(|q| q.key == meas.quantity.key) {
-                m.quantities.push(meas.quantity.clone());
+        let held = r.held.iter();
+        for q in reading.values.iter().map(|meas| &meas.quantity).chain(held) {
+            if !m.quantities.iter().any(|known| known.key == q.key) {
+                m.quantities.push(q.clone());
             }
         }
-        let mut held = 0u64;
-        reading.values.retain(|meas| {
-            if !meas.quantity.class.is_counter() {
-                return true;
-            }
-            let Value::Number(v) = meas.value else {
-                return true;
-            };
-            let (key, q) = (meas.quantity.key.as_ref(), &meas.quantity);
-            match m.guard.check(key, q.class, q.unit, v, now) {
-                Verdict::Accept => true,
-                Verdict::Confirmed { previous, hint: false } => {
-                    tracing::warn!(meter = %id, quantity = key, %previous, value = %v,
-                        "counter changed for good (meter replaced or register corrected): publishing the meter's value from now on (Home Assistant reads a drop below 90 % as a new meter cycle)");
-                    true
-                }
-                Verdict::Confirmed { previous, hint: true } => {
-                    tracing::warn!(meter = %id, quantity = key, retained = %previous, value = %v,
-                        "the retained state read back at start disagrees with the meter: publishing the meter's value");
-                    true
-                }
-                Verdict::Hold { previous, reason, first } => {
-                    held += 1;
-                    if first {
-                        tracing::warn!(meter = %id, quantity = key, %previous, received = %v, %reason,
-                            "implausible counter value: holding it back until the meter confirms it");
-                    }
-                    false
-                }
-            }
-        });
-        self.held_back += held;
         let state = reading.state_json();
         if self.s.on_change {
             let mut values = state.clone();
@@ -279,10 +193,10 @@ impl Publisher {
             }
         }
         if let (true, Some(prefix)) = (first_discovery, self.s.discovery_prefix.clone()) {
-            self.clear_ghost_entities(&prefix, &id, out);
+            self.clear_ghost_entities(&prefix, id, out);
         }
         if self.s.discovery_prefix.is_some() {
-            let node = topics::node_id(&self.s.base, &id);
+            let node = topics::node_id(&self.s.base, id);
             let n = self.retained_discovery.entry(node).or_default();
             n.meter = Some(id.clone());
             for q in &new {
@@ -290,10 +204,10 @@ impl Publisher {
             }
         }
         let payload = state.to_string().into_bytes();
-        if let Some(m) = self.meters.get_mut(&id) {
+        if let Some(m) = self.meters.get_mut(id) {
             m.last_state = Some(payload.clone());
         }
-        out.push(Message::reading(topics::state(&self.s.base, &id), payload));
+        out.push(Message::reading(topics::state(&self.s.base, id), payload));
         if self.s.per_quantity_topics {
             for meas in &reading.values {
                 let text = match &meas.value {
@@ -302,7 +216,7 @@ impl Publisher {
                     Value::Time(t) => t.to_string(),
                 };
                 out.push(Message::reading(
-                    topics::quantity(&self.s.base, &id, &meas.quantity.key),
+                    topics::quantity(&self.s.base, id, &meas.quantity.key),
                     text,
                 ));
             }
@@ -331,8 +245,8 @@ impl Publisher {
         }
     }
 
-    /// Periodic work: flush readings held by `min_interval`, availability timeouts, removal
-    /// of meters that did not come back after start.
+    /// Periodic work: flush readings held by `min_interval`, removal of meters that did not
+    /// come back after start.
     pub fn on_tick(&mut self, now: Instant) -> Vec<Message> {
         let mut out = Vec::new();
         let due: Vec<String> = self
@@ -347,18 +261,7 @@ impl Publisher {
             .collect();
         for id in due {
             if let Some(r) = self.meters.get_mut(&id).and_then(|m| m.pending.take()) {
-                self.publish_reading(now, r, &mut out);
-            }
-        }
-        for (id, m) in self.meters.iter_mut() {
-            let limit = (m.interval * self.s.offline_after_intervals).max(MIN_OFFLINE_AFTER);
-            if m.online && now.duration_since(m.last_seen) > limit {
-                tracing::warn!(meter = %id, silent_for = ?now.duration_since(m.last_seen), "meter stopped reporting: offline");
-                m.online = false;
-                out.push(Message::retained(
-                    topics::availability(&self.s.base, id),
-                    "offline",
-                ));
+                self.publish_reading(now, &r, &mut out);
             }
         }
         if !self.stale_checked && now.duration_since(self.started) >= self.s.stale_meter_timeout {
@@ -418,9 +321,10 @@ impl Publisher {
                     out.push(Message::retained(topic, payload.to_string()));
                 }
             }
+            let online = self.online.get(id).copied().unwrap_or(false);
             out.push(Message::retained(
                 topics::availability(&self.s.base, id),
-                if m.online { "online" } else { "offline" },
+                if online { "online" } else { "offline" },
             ));
             if let Some(s) = &m.last_state {
                 out.push(Message::reading(topics::state(&self.s.base, id), s.clone()));

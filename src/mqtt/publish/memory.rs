@@ -1,31 +1,10 @@
 //! Retained memory read back at start: our own discovery configs (which entities exist) and
-//! the last states (weak hints for the counter guard).
-
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+//! the last states (weak hints for the counter guard, handed to the rules as
+//! [`crate::event::Hints`]).
 
 use super::{discovery, topics, Publisher};
 use crate::decimal::Decimal;
-use crate::reading::Reading;
-
-/// A retained state read back for a meter not yet seen in this run.
-#[derive(Debug, Default)]
-pub(super) struct RetainedState {
-    /// Its `time` (the meter's clock, as [`crate::time::Timestamp`] prints it), in Unix seconds.
-    pub time: Option<i64>,
-    /// Its numbers by key.
-    pub values: HashMap<String, Decimal>,
-}
-
-impl RetainedState {
-    /// When, on the monotonic clock, the retained values were the meter's: its first reading
-    /// in this run at `now`, less the difference of the two meter times. `None` where unknown
-    /// (no or bad `time`, a meter clock that went back), which leaves the hints undated.
-    pub fn taken_at(&self, first: &Reading, now: Instant) -> Option<Instant> {
-        let age = first.time.unix_seconds().checked_sub(self.time?)?;
-        now.checked_sub(Duration::from_secs(u64::try_from(age).ok()?))
-    }
-}
+use crate::event::Hints;
 
 /// `2024-01-15T12:00:05+01:00` (or `Z`) in Unix seconds; `None` for anything else.
 fn unix_seconds(s: &str) -> Option<i64> {
@@ -73,6 +52,14 @@ impl Publisher {
         t
     }
 
+    /// The counter values read back from retained states, for the rules' guard
+    /// ([`crate::event::Rules::seed`]); called once, when the read-back ends.
+    pub fn take_hints(&mut self) -> Hints {
+        Hints {
+            counters: std::mem::take(&mut self.retained_counters),
+        }
+    }
+
     /// A retained message read back from the broker.
     pub fn on_retained(&mut self, topic: &str, payload: &[u8]) {
         if let Some(prefix) = &self.s.discovery_prefix {
@@ -103,7 +90,7 @@ impl Publisher {
                 return;
             };
             let state = self.retained_counters.entry(meter.to_string()).or_default();
-            state.time = map
+            state.unix_time = map
                 .get("time")
                 .and_then(|t| t.as_str())
                 .and_then(unix_seconds);

@@ -1,0 +1,133 @@
+//! What the output seam costs per telegram (issue 13; issue 17's budget is 2.5 µs per telegram
+//! end to end): heap allocations of the rules, counted with a counting allocator, for real
+//! DSMR 5 telegrams with a gas sub-meter (two readings each) from the simulator, decoded by
+//! the real decoder. The rules may allocate one `Arc` per reading and one per raw telegram
+//! (`docs/architecture.md`, "Cost"), nothing else: no copy of a reading, of the input's name
+//! or of a meter id per telegram. Allocations, not time: they do not depend on the machine.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use meter2mqtt::event::{Event, InputEvent, Rules, RulesSettings};
+use meter2mqtt::mqtt::publish::{PublishSettings, Publisher};
+use meter2mqtt::protocol::dsmr::{DecoderOptions, P1Decoder, P1Event};
+use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
+use meter2mqtt::time::Timestamp;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread (the test's own; the harness's threads do not count).
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// 2024-01-15 12:00:00 (meter local time), as the other tests' simulated meters.
+const CLOCK: i64 = 1_705_320_000;
+const TELEGRAMS: usize = 200;
+
+/// `TELEGRAMS` input events as the P1 input makes them (readings and the raw telegram).
+fn events() -> Vec<InputEvent> {
+    let mut meter = DsmrMeter::new(Flavour::Dsmr5, CLOCK, 1);
+    let mut dec = P1Decoder::new(DecoderOptions::default());
+    let now = Timestamp::from_unix_seconds(CLOCK);
+    let mut out = Vec::new();
+    while out.len() < TELEGRAMS {
+        dec.push(&meter.telegram(1));
+        while let Some(ev) = dec.next_event(now) {
+            if let P1Event::Telegram(t) = ev {
+                out.push(InputEvent::Readings {
+                    input: "p1".into(),
+                    readings: t.readings,
+                    interval: Duration::from_secs(1),
+                    raw: Some(t.raw),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_rules_allocate_one_arc_per_reading_and_per_raw_telegram() {
+    let mut input = events().into_iter();
+    let mut rules = Rules::new(RulesSettings {
+        offline_after_intervals: 3,
+    });
+    let mut publisher = Publisher::new(
+        PublishSettings {
+            base: "cost".into(),
+            discovery_prefix: Some("homeassistant".into()),
+            min_interval: Duration::ZERO,
+            on_change: false,
+            per_quantity_topics: false,
+            raw_topic: false,
+            stale_meter_timeout: Duration::from_secs(3600),
+            naming: Default::default(),
+        },
+        Instant::now(),
+    );
+    let mut out: Vec<Event> = Vec::with_capacity(16);
+    // Warm-up: the meters' state, their guard tracks, the input's name, discovery.
+    let t0 = Instant::now();
+    for ev in input.by_ref().take(10) {
+        rules.on_input(t0, ev, &mut out);
+        for e in out.drain(..) {
+            publisher.on_event(t0, &e);
+        }
+    }
+    let (mut readings, mut telegrams, mut in_rules, mut in_mqtt) = (0u64, 0u64, 0u64, 0u64);
+    for (i, ev) in input.enumerate() {
+        let now = t0 + Duration::from_secs(i as u64 + 11);
+        if let InputEvent::Readings { readings: r, .. } = &ev {
+            readings += r.len() as u64;
+        }
+        telegrams += 1;
+        let before = allocs();
+        rules.on_input(now, ev, &mut out);
+        in_rules += allocs() - before;
+        let before = allocs();
+        for e in out.drain(..) {
+            drop(publisher.on_event(now, &e));
+        }
+        in_mqtt += allocs() - before;
+    }
+    assert_eq!(
+        readings,
+        2 * telegrams,
+        "DSMR 5 with gas: two readings each"
+    );
+    assert_eq!(rules.held_back, 0, "the simulated counters only rise");
+    println!(
+        "SEAM per telegram ({} readings): rules {:.1} allocations, MQTT publisher {:.1} allocations",
+        readings / telegrams,
+        in_rules as f64 / telegrams as f64,
+        in_mqtt as f64 / telegrams as f64
+    );
+    assert_eq!(
+        in_rules,
+        readings + telegrams,
+        "the rules allocate more than one Arc per reading and per raw telegram"
+    );
+}
