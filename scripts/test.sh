@@ -28,3 +28,8 @@ cargo test --all 2>&1
 if [ "${SKIP_STATIC:-0}" != 1 ]; then
   scripts/static-build.sh bridge
 fi
+# On demand only (slow, needs the package registries the first time): the demo against a real
+# Home Assistant 2024.3.3 and 2025.4.4 (docs/home-assistant.md).
+if [ "${HA_E2E_RUN:-0}" = 1 ]; then
+  scripts/ha-e2e.sh
+fi
