@@ -25,3 +25,5 @@ pub mod sim;
 pub mod time;
 #[cfg(feature = "bridge")]
 pub mod transport;
+#[cfg(feature = "bridge")]
+pub mod url;

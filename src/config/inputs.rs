@@ -9,7 +9,9 @@ use super::duration::check;
 use super::duration_serde as dur;
 use super::polled::{Iec62056Config, KmpConfig, MulticalConfig};
 use super::Secret;
+pub use crate::transport::{Endpoint as Link, RequestLine};
 use crate::protocol::{LineSettings, Parity};
+use crate::transport::LinkSpec;
 
 /// One input (one meter connection). `type` selects the protocol; `name` identifies it in logs
 /// and is the fallback meter id. Serial and TCP links share one type per protocol: give
@@ -135,15 +137,6 @@ impl From<SerialLine> for LineSettings {
     }
 }
 
-/// Which modem line drives the P1 "Data Request" pin (RJ12 pin 2), for cables that wire it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestLine {
-    None,
-    Dtr,
-    Rts,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestMode {
@@ -206,22 +199,6 @@ pub struct P1Config {
     pub redetect_after: u32,
 }
 
-/// Where an input's bytes come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Link {
-    Serial(PathBuf),
-    Tcp { host: String, port: u16 },
-}
-
-impl std::fmt::Display for Link {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Link::Serial(p) => write!(f, "{}", p.display()),
-            Link::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
-        }
-    }
-}
-
 /// `device` xor `host`+`port`, validated.
 pub(super) fn link_of(
     key: &str,
@@ -260,6 +237,18 @@ impl P1Config {
     pub fn link(&self) -> Link {
         link_of("", &self.device, &self.host, self.port)
             .unwrap_or(Link::Serial(PathBuf::from("/dev/null")))
+    }
+
+    /// The link in the transport's terms. It opens at DSMR 5's 115200 8N1 (DSMR P1 companion
+    /// standard 5.0.2 §4) unless the input sets `line` for the attempt (presets,
+    /// auto-detection).
+    pub fn transport(&self, line: Option<LineSettings>) -> LinkSpec {
+        LinkSpec {
+            endpoint: self.link(),
+            line: line.unwrap_or(LineSettings::new(115_200, 8, Parity::None, 1)),
+            request_line: self.request_line,
+            connect_timeout: self.connect_timeout,
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use crate::protocol::iec61107::{BccMode, Iec61107Options, Profile};
 use crate::protocol::kmp::registers::RegisterSet;
 use crate::protocol::multical::scaling::Scaling;
 use crate::protocol::multical::{MulticalOptions, Terminator};
+use crate::protocol::{LineSettings, Parity};
+use crate::transport::{LinkSpec, RequestLine};
 
 /// Battery heat meters switch their optical eye off to save power and every read costs
 /// battery (`shared/notes/kamstrup.md`): poll in minutes, not seconds.
@@ -182,9 +184,23 @@ fn check_interval(key: &str, d: Duration) -> Result<(), Problem> {
     )
 }
 
+/// The link of a polled input in the transport's terms. A serial port opens at 1200 8N2 (the
+/// KMP default, `shared/notes/kamstrup.md`); every poll session then configures the speed
+/// and format it needs before its first request.
+fn polled_link(link: Link, connect_timeout: Duration) -> LinkSpec {
+    LinkSpec {
+        endpoint: link,
+        line: LineSettings::new(1200, 8, Parity::None, 2),
+        request_line: RequestLine::None,
+        connect_timeout,
+    }
+}
+
 impl KmpConfig {
-    pub fn link(&self) -> Result<Link, Problem> {
+    /// The link, opened with the configured `connect_timeout`.
+    pub fn link(&self) -> Result<LinkSpec, Problem> {
         link_of("", &self.device, &self.host, self.port)
+            .map(|l| polled_link(l, self.connect_timeout))
     }
 
     /// The register set: the preset with the user's additions and removals.
@@ -224,8 +240,9 @@ impl KmpConfig {
 }
 
 impl MulticalConfig {
-    pub fn link(&self) -> Result<Link, Problem> {
-        link_of("", &self.device, &self.host, self.port)
+    /// The link (serial only, validated; no connect timeout of its own, so the default).
+    pub fn link(&self) -> Result<LinkSpec, Problem> {
+        link_of("", &self.device, &self.host, self.port).map(|l| polled_link(l, ten_s()))
     }
 
     pub fn options(&self) -> MulticalOptions {
@@ -251,8 +268,9 @@ impl MulticalConfig {
 }
 
 impl Iec62056Config {
-    pub fn link(&self) -> Result<Link, Problem> {
-        link_of("", &self.device, &self.host, self.port)
+    /// The link (serial only, validated; no connect timeout of its own, so the default).
+    pub fn link(&self) -> Result<LinkSpec, Problem> {
+        link_of("", &self.device, &self.host, self.port).map(|l| polled_link(l, ten_s()))
     }
 
     pub fn options(&self) -> Result<Iec61107Options, String> {

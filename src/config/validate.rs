@@ -130,7 +130,7 @@ fn link_identity(link: &Link) -> String {
 impl Config {
     /// Checks serde cannot express. Every error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = crate::mqtt::BrokerUrl::parse(&self.mqtt.url)
+        let url = crate::url::BrokerUrl::parse(&self.mqtt.url)
             .map_err(|e| invalid("mqtt.url", e.to_string()))?;
         if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {
             return Err(invalid(

@@ -60,7 +60,7 @@ fn start(input: &InputConfig, tx: mpsc::Sender<InputEvent>) -> InputFuture {
 /// instead of the bridge going down.
 fn polled<P: poll::Poller>(
     name: &str,
-    link: Result<crate::config::Link, (String, String)>,
+    link: Result<crate::transport::LinkSpec, (String, String)>,
     interval: std::time::Duration,
     poller: Result<P, String>,
     tx: mpsc::Sender<InputEvent>,
