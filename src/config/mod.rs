@@ -12,7 +12,6 @@ pub mod duration;
 mod env;
 pub mod files;
 mod inputs;
-mod polled;
 mod scalar;
 mod secret;
 mod validate;
@@ -24,8 +23,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use inputs::{InputConfig, Link, P1Config, P1Preset, RequestLine, RequestMode, SerialLine};
-pub use polled::{BccConfig, Iec62056Config, KmpConfig, MulticalConfig, TerminatorConfig};
+pub use inputs::{
+    BccConfig, Iec62056Config, InputConfig, KmpConfig, Link, MulticalConfig, P1Config, P1Preset,
+    RequestLine, RequestMode, SerialLine, TerminatorConfig,
+};
 pub use secret::Secret;
 
 /// The whole configuration file.
