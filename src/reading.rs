@@ -40,7 +40,7 @@ pub(crate) use quantities;
 
 pub mod heat;
 pub mod q;
-mod unit;
+pub mod unit;
 
 pub use unit::Unit;
 

@@ -43,38 +43,15 @@ pub fn parse_unit(s: &str) -> Option<Unit> {
     })
 }
 
-/// Power of ten of `u` relative to the base unit of its family, and the family.
-fn scale(u: Unit) -> Option<(u8, i8)> {
-    Some(match u {
-        Unit::Wh => (0, 0),
-        Unit::KWh => (0, 3),
-        Unit::MWh => (0, 6),
-        Unit::MJ => (1, 0),
-        Unit::GJ => (1, 3),
-        Unit::W => (2, 0),
-        Unit::KW => (2, 3),
-        Unit::MW => (2, 6),
-        Unit::Liter => (3, 0),
-        Unit::CubicMeter => (3, 3),
-        Unit::LiterPerHour => (4, 0),
-        Unit::CubicMeterPerHour => (4, 3),
-        _ => return None,
-    })
-}
-
-/// `value` in unit `from` expressed in unit `to`, exactly (decimal shift), or `None` if the
-/// units are not powers of ten apart. Converted values are normalised: the meter's trailing
-/// zeros carry no meaning after a unit change (`240 l/h` → `0.24 m³/h`).
+/// `value` in unit `from` expressed in unit `to`, exactly (decimal shift, the crate's one
+/// table: [`crate::reading::unit::convert`]), or `None` if the units are not powers of ten
+/// apart. Converted values are normalised: the meter's trailing zeros carry no meaning after
+/// a unit change (`240 l/h` → `0.24 m³/h`).
 pub fn convert(value: Decimal, from: Unit, to: Unit) -> Option<Decimal> {
     if from == to {
         return Some(value);
     }
-    let (ff, fe) = scale(from)?;
-    let (tf, te) = scale(to)?;
-    if ff != tf {
-        return None;
-    }
-    value.shift(fe - te).map(Decimal::normalize)
+    crate::reading::unit::convert(value, from, to).map(Decimal::normalize)
 }
 
 #[cfg(test)]
