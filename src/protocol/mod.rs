@@ -74,6 +74,7 @@ impl std::fmt::Display for LineSettings {
 
 /// What a poll session asks its driver to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Set the serial line to these settings now (baud switch of IEC 62056-21 mode C, the
     /// 300 → 1200 baud switch of MULTICAL `/#n`). Over TCP this is only possible with RFC 2217,

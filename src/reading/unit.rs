@@ -8,6 +8,7 @@ use crate::decimal::Decimal;
 /// Units, spelled exactly as Home Assistant expects them (`m³`, `°C` with Unicode characters;
 /// see HA's `homeassistant.const.UnitOf*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Unit {
     None,
     Wh,
