@@ -171,7 +171,7 @@ impl Config {
         if self.mqtt.client_id.is_empty() || self.mqtt.client_id.len() > 23 * 4 {
             return Err(invalid("mqtt.client_id", "must be 1 to 92 characters"));
         }
-        let to_config = |(k, m)| invalid(k, m);
+        let to_config = ConfigError::from;
         check_duration(
             "mqtt.keepalive",
             self.mqtt.keepalive,

@@ -90,7 +90,8 @@ impl Iec62056Config {
     pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         let link = link_of(key, &self.device, &self.host, self.port)?;
         serial_only(key, &link, "the IEC 62056-21 readout")?;
-        self.options().map_err(|m| (format!("{key}.profile"), m))?;
+        self.options()
+            .map_err(|m| Problem::new(format!("{key}.profile"), m))?;
         check_interval(key, self.poll_interval)
     }
 }

@@ -85,11 +85,13 @@ impl KmpConfig {
 
     pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         link_of(key, &self.device, &self.host, self.port)?;
-        let set = self.registers().map_err(|m| (format!("{key}.preset"), m))?;
+        let set = self
+            .registers()
+            .map_err(|m| Problem::new(format!("{key}.preset"), m))?;
         if set.ids().is_empty() {
-            return Err((
+            return Err(Problem::new(
                 format!("{key}.registers_remove"),
-                "no registers left to read".into(),
+                "no registers left to read",
             ));
         }
         crate::config::duration::check(

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use crate::config::Problem;
 use crate::protocol::{LineSettings, Parity};
 use crate::transport::LinkSpec;
 pub use crate::transport::{Endpoint as Link, RequestLine};
@@ -119,30 +120,30 @@ pub(crate) fn link_of(
     device: &Option<PathBuf>,
     host: &Option<String>,
     port: Option<u16>,
-) -> Result<Link, (String, String)> {
+) -> Result<Link, Problem> {
     match (device, host, port) {
-        (Some(d), None, None) if d.as_os_str().is_empty() => Err((
+        (Some(d), None, None) if d.as_os_str().is_empty() => Err(Problem::new(
             format!("{key}.device"),
-            "must not be empty: give the serial port, e.g. /dev/serial/by-id/...".into(),
+            "must not be empty: give the serial port, e.g. /dev/serial/by-id/...",
         )),
         (Some(d), None, None) => Ok(Link::Serial(d.clone())),
         (None, Some(h), Some(p)) if !h.is_empty() && p != 0 => Ok(Link::Tcp {
             host: h.clone(),
             port: p,
         }),
-        (None, Some(_), Some(_)) => Err((
+        (None, Some(_), Some(_)) => Err(Problem::new(
             format!("{key}.host"),
-            "host must not be empty and port must be 1-65535".into(),
+            "host must not be empty and port must be 1-65535",
         )),
-        (None, Some(_), None) => Err((format!("{key}.port"), "host needs a port".into())),
-        (None, None, Some(_)) => Err((format!("{key}.host"), "port needs a host".into())),
-        (None, None, None) => Err((
+        (None, Some(_), None) => Err(Problem::new(format!("{key}.port"), "host needs a port")),
+        (None, None, Some(_)) => Err(Problem::new(format!("{key}.host"), "port needs a host")),
+        (None, None, None) => Err(Problem::new(
             format!("{key}.device"),
-            "give `device` (serial) or `host` and `port` (TCP)".into(),
+            "give `device` (serial) or `host` and `port` (TCP)",
         )),
-        _ => Err((
+        _ => Err(Problem::new(
             format!("{key}.device"),
-            "give either `device` or `host`/`port`, not both".into(),
+            "give either `device` or `host`/`port`, not both",
         )),
     }
 }
@@ -160,11 +161,9 @@ pub(super) fn two() -> u8 {
     2
 }
 
-pub(super) type Problem = (String, String);
-
 pub(super) fn serial_only(key: &str, link: &Link, what: &str) -> Result<(), Problem> {
     if matches!(link, Link::Tcp { .. }) {
-        return Err((
+        return Err(Problem::new(
             format!("{key}.host"),
             format!(
                 "{what} switches the serial speed in the middle of a reading, which a TCP relay \
@@ -230,12 +229,12 @@ impl InputConfig {
         link_of("", device, host, port).ok()
     }
 
-    pub(super) fn validate(&self, key: &str) -> Result<(), (String, String)> {
+    pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         let name = self.name();
         if self.device_name().is_some_and(|d| d.trim().is_empty()) {
-            return Err((
+            return Err(Problem::new(
                 format!("{key}.device_name"),
-                "must not be empty (leave it out for the default name)".into(),
+                "must not be empty (leave it out for the default name)",
             ));
         }
         if name.is_empty()
@@ -243,7 +242,7 @@ impl InputConfig {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err((
+            return Err(Problem::new(
                 format!("{key}.name"),
                 format!("`{name}` must be non-empty and use only a-z, 0-9, _ and -"),
             ));

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{link_of, ten_s, Link, RequestLine, SerialLine};
 use crate::config::duration::check;
 use crate::config::duration_serde as dur;
-use crate::config::Secret;
+use crate::config::{Problem, Secret};
 use crate::protocol::{LineSettings, Parity};
 use crate::transport::LinkSpec;
 
@@ -143,13 +143,13 @@ fn sixty_s() -> Duration {
     Duration::from_secs(60)
 }
 
-fn check_hex_key(key: &str, value: &Option<Secret>) -> Result<(), (String, String)> {
+fn check_hex_key(key: &str, value: &Option<Secret>) -> Result<(), Problem> {
     if let Some(v) = value {
         let s = v.expose();
         if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err((
+            return Err(Problem::new(
                 key.to_string(),
-                "must be 32 hex digits (16 bytes), as given by the grid operator".into(),
+                "must be 32 hex digits (16 bytes), as given by the grid operator",
             ));
         }
     }
@@ -157,26 +157,26 @@ fn check_hex_key(key: &str, value: &Option<Secret>) -> Result<(), (String, Strin
 }
 
 impl P1Config {
-    pub(super) fn validate(&self, key: &str) -> Result<(), (String, String)> {
+    pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         let link = link_of(key, &self.device, &self.host, self.port)?;
         if matches!(link, Link::Serial(_)) {
             if self.preset == P1Preset::Custom && self.line.is_none() {
-                return Err((
+                return Err(Problem::new(
                     format!("{key}.line"),
-                    "preset: custom needs `line: {baud, data_bits, parity, stop_bits}`".into(),
+                    "preset: custom needs `line: {baud, data_bits, parity, stop_bits}`",
                 ));
             }
         } else if self.preset != P1Preset::Auto || self.line.is_some() {
-            return Err((
+            return Err(Problem::new(
                 format!("{key}.preset"),
-                "serial settings do not apply to TCP: set them on the relay (ser2net)".into(),
+                "serial settings do not apply to TCP: set them on the relay (ser2net)",
             ));
         }
         if let Some(l) = &self.line {
             if !(5..=8).contains(&l.data_bits) || !(1..=2).contains(&l.stop_bits) || l.baud == 0 {
-                return Err((
+                return Err(Problem::new(
                     format!("{key}.line"),
-                    "baud must be > 0, data_bits 5-8 and stop_bits 1 or 2".into(),
+                    "baud must be > 0, data_bits 5-8 and stop_bits 1 or 2",
                 ));
             }
         }
@@ -202,9 +202,9 @@ impl P1Config {
             secs(300),
         )?;
         if self.redetect_after == 0 {
-            return Err((
+            return Err(Problem::new(
                 k("redetect_after"),
-                "must be at least 1 (rejected telegrams before auto-detection starts over)".into(),
+                "must be at least 1 (rejected telegrams before auto-detection starts over)",
             ));
         }
         check_hex_key(&format!("{key}.decryption_key"), &self.decryption_key)?;
@@ -213,9 +213,9 @@ impl P1Config {
             &self.authentication_key,
         )?;
         if self.authentication_key.is_some() && self.decryption_key.is_none() {
-            return Err((
+            return Err(Problem::new(
                 format!("{key}.authentication_key"),
-                "needs decryption_key too".into(),
+                "needs decryption_key too",
             ));
         }
         Ok(())
