@@ -40,13 +40,14 @@ pub(crate) use quantities;
 
 pub mod heat;
 pub mod q;
-mod unit;
+pub mod unit;
 
 pub use unit::Unit;
 
 /// What a quantity measures. The MQTT layer derives Home Assistant's `device_class` and
 /// `state_class` from this (see `mqtt::discovery`), so protocol code never names HA concepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Class {
     /// An energy counter (kWh, GJ, ...): only goes up.
     Energy,
@@ -300,6 +301,7 @@ pub struct Measurement {
 
 /// What kind of meter this is; decides the device's name and icon downstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MeterKind {
     Electricity,
     Gas,

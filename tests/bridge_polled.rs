@@ -217,3 +217,35 @@ fn baud_switching_protocols_refuse_tcp_with_a_clear_error() {
         "{err}"
     );
 }
+
+/// A relay whose accept queue is full: the kernel drops further SYNs, so a connect neither
+/// succeeds nor fails until the connecting side gives up. With `listen(0)` Linux queues one
+/// connection; the first connect here fills the queue.
+fn unanswering_relay() -> (socket2::Socket, std::net::TcpStream, u16) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let queued = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    (listener, queued, addr.port())
+}
+
+/// KMP's `connect_timeout` is the one the link is opened with (issue 13: it was parsed and
+/// a fixed 10 s was used, so this log line came after 10 s and named 10 s).
+#[test]
+fn kmp_connect_timeout_is_used() {
+    let broker = Broker::start();
+    let (_listener, _queued, port) = unanswering_relay();
+    let bridge = Bridge::start(&config(
+        &broker,
+        "kc",
+        &format!("  - name: heat\n    type: kmp\n    host: 127.0.0.1\n    port: {port}\n    poll_interval: 5s\n    connect_timeout: 1s\n"),
+    ));
+    bridge.wait_log(
+        &format!("connecting to 127.0.0.1:{port} timed out after 1s"),
+        Duration::from_secs(6),
+    );
+}

@@ -95,6 +95,7 @@ fn drive(
                 run.result = result;
                 return run;
             }
+            other => panic!("an action this test driver does not know: {other:?}"),
         };
         if matches!(next, Next::Input(_)) && pending.is_empty() {
             // The whole reply has been handed over; the session answers at once.

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::config::Problem;
+
 use serde::Deserializer;
 
 /// No duration in the configuration is longer than this (about 31 years): every key has a
@@ -74,9 +76,9 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 
 /// The range of one duration key, checked at load so that no timer or deadline computed from
 /// it can overflow (`Instant + Duration` panics on overflow).
-pub fn check(key: &str, d: Duration, min: Duration, max: Duration) -> Result<(), (String, String)> {
+pub fn check(key: &str, d: Duration, min: Duration, max: Duration) -> Result<(), Problem> {
     if d < min || d > max {
-        return Err((
+        return Err(Problem::new(
             key.to_string(),
             format!(
                 "{} is out of range: give {} to {}",

@@ -12,7 +12,6 @@ pub mod duration;
 mod env;
 pub mod files;
 mod inputs;
-mod polled;
 mod scalar;
 mod secret;
 mod validate;
@@ -24,8 +23,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use inputs::{InputConfig, Link, P1Config, P1Preset, RequestLine, RequestMode, SerialLine};
-pub use polled::{BccConfig, Iec62056Config, KmpConfig, MulticalConfig, TerminatorConfig};
+pub use inputs::{
+    BccConfig, Iec62056Config, InputConfig, KmpConfig, Link, MulticalConfig, P1Config, P1Preset,
+    RequestLine, RequestMode, SerialLine, TerminatorConfig,
+};
 pub use secret::Secret;
 
 /// The whole configuration file.
@@ -209,6 +210,33 @@ fn located(key: &str, at: &str, message: &str) -> String {
     }
 }
 
+/// One problem with one key, found by validation: the key's path (`inputs[0].port`) and what
+/// is wrong with it. Becomes [`ConfigError::Invalid`] (same text) at the configuration's edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}`: {message}")]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Problem> for ConfigError {
+    fn from(p: Problem) -> Self {
+        ConfigError::Invalid {
+            key: p.key,
+            message: p.message,
+        }
+    }
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -349,6 +377,18 @@ pub fn world_readable_secret_warning(_path: &Path, _cfg: &Config) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A validation problem is typed (key and message as fields) and reads as the
+    /// configuration error it becomes, so logs and `check-config` say what they said before.
+    #[test]
+    fn problems_keep_their_text() {
+        let err =
+            Config::from_yaml("inputs:\n  - name: heat\n    type: kmp\n    host: h\n").unwrap_err();
+        let p = Problem::new("inputs[0].port", "host needs a port");
+        assert_eq!(err.to_string(), "`inputs[0].port`: host needs a port");
+        assert_eq!(p.to_string(), err.to_string());
+        assert_eq!(ConfigError::from(p).to_string(), err.to_string());
+    }
 
     #[test]
     fn minimal_config_validates() {

@@ -130,7 +130,7 @@ fn link_identity(link: &Link) -> String {
 impl Config {
     /// Checks serde cannot express. Every error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = crate::mqtt::BrokerUrl::parse(&self.mqtt.url)
+        let url = crate::url::BrokerUrl::parse(&self.mqtt.url)
             .map_err(|e| invalid("mqtt.url", e.to_string()))?;
         if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {
             return Err(invalid(
@@ -171,7 +171,7 @@ impl Config {
         if self.mqtt.client_id.is_empty() || self.mqtt.client_id.len() > 23 * 4 {
             return Err(invalid("mqtt.client_id", "must be 1 to 92 characters"));
         }
-        let to_config = |(k, m)| invalid(k, m);
+        let to_config = ConfigError::from;
         check_duration(
             "mqtt.keepalive",
             self.mqtt.keepalive,

@@ -61,7 +61,7 @@ fn start(input: &InputConfig, tx: mpsc::Sender<InputEvent>) -> InputFuture {
 /// instead of the bridge going down.
 fn polled<P: poll::Poller>(
     name: &str,
-    link: Result<crate::config::Link, (String, String)>,
+    link: Result<crate::transport::LinkSpec, crate::config::Problem>,
     interval: std::time::Duration,
     poller: Result<P, String>,
     tx: mpsc::Sender<InputEvent>,
@@ -69,7 +69,7 @@ fn polled<P: poll::Poller>(
     let name = name.to_string();
     match (link, poller) {
         (Ok(link), Ok(poller)) => Box::pin(poll::run(name, link, interval, poller, tx)),
-        (Err((_, e)), _) | (_, Err(e)) => Box::pin(async move {
+        (Err(crate::config::Problem { message: e, .. }), _) | (_, Err(e)) => Box::pin(async move {
             tracing::error!(input = %name, error = %e, "input not started");
         }),
     }

@@ -13,12 +13,12 @@ use tokio::time::Instant;
 
 use super::health::LinkHealth;
 use super::rate_cap::{Admit, RateCap};
-use crate::config::{Link as LinkConfig, P1Config, P1Preset, RequestMode};
+use crate::config::{P1Config, P1Preset, RequestMode};
 use crate::event::InputEvent;
 use crate::protocol::dsmr::{CrcStatus, DecoderOptions, Keys, P1Decoder, P1Event};
 use crate::protocol::LineSettings;
 use crate::time::Timestamp;
-use crate::transport::{deadline as deadline_after, serial, tcp, Link};
+use crate::transport::{deadline as deadline_after, Endpoint, Link};
 
 /// Expected telegram interval before one was observed (DSMR 4 sends every 10 s).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -65,7 +65,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         fallback_meter_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
         decryption: keys,
     });
-    let link_cfg = cfg.link();
+    let link_cfg = cfg.transport(None);
     let mut st = State {
         health: LinkHealth::new(&cfg.name, &link_cfg),
         cfg,
@@ -77,7 +77,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         consecutive_rejects: 0,
         cap: RateCap::new(Instant::now().into_std()),
     };
-    let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg, LinkConfig::Serial(_));
+    let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg.endpoint, Endpoint::Serial(_));
     let mut preset_idx = 0usize;
     let mut detected = !auto;
     loop {
@@ -86,7 +86,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         } else {
             st.cfg.preset.line().or(st.cfg.line.map(LineSettings::from))
         };
-        let opened = open(&st.cfg, &link_cfg, line).await;
+        let opened = crate::transport::open(&st.cfg.transport(line)).await;
         let mut link = match opened {
             Ok(l) => l,
             Err(e) => {
@@ -129,31 +129,6 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
                 detected = false;
             }
         }
-    }
-}
-
-async fn open(
-    cfg: &P1Config,
-    link: &LinkConfig,
-    line: Option<LineSettings>,
-) -> std::io::Result<Link> {
-    match link {
-        LinkConfig::Serial(path) => {
-            let line = line.unwrap_or(LineSettings::new(
-                115_200,
-                8,
-                crate::protocol::Parity::None,
-                1,
-            ));
-            let mut port = Link::Serial(serial::open(path, line)?);
-            if let Err(e) = port.set_request_line(cfg.request_line, true) {
-                tracing::debug!(error = %e, "could not raise the request line (not a real UART?)");
-            }
-            Ok(port)
-        }
-        LinkConfig::Tcp { host, port } => Ok(Link::Tcp(
-            tcp::connect(host, *port, cfg.connect_timeout).await?,
-        )),
     }
 }
 

@@ -11,16 +11,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::health::LinkHealth;
-use crate::config::{Iec62056Config, KmpConfig, Link as LinkConfig, MulticalConfig};
+use crate::config::{Iec62056Config, KmpConfig, MulticalConfig};
 use crate::event::InputEvent;
 use crate::protocol::iec61107::{Iec61107Options, Iec61107Session};
 use crate::protocol::kmp::{Identity, KmpPollConfig, KmpSession, RegisterSet};
 use crate::protocol::multical::{MulticalIdentity, MulticalOptions, MulticalSession};
-use crate::protocol::{LineSettings, Parity, PollSession};
+use crate::protocol::{LineSettings, PollSession};
 use crate::reading::Reading;
 use crate::time::Timestamp;
 use crate::transport::driver::{drive, DriveError};
-use crate::transport::{deadline, serial, tcp, Link};
+use crate::transport::{deadline, Link, LinkSpec};
 
 /// One protocol's way of making poll sessions and learning from them.
 pub trait Poller: Send + 'static {
@@ -149,27 +149,14 @@ impl Poller for Iec62056Poller {
     }
 }
 
-/// Settings a serial port is opened with before the session configures it.
-const OPEN_LINE: LineSettings = LineSettings::new(1200, 8, Parity::None, 2);
-
-async fn open(link: &LinkConfig, connect_timeout: Duration) -> std::io::Result<Link> {
-    match link {
-        LinkConfig::Serial(path) => Ok(Link::Serial(serial::open(path, OPEN_LINE)?)),
-        LinkConfig::Tcp { host, port } => {
-            Ok(Link::Tcp(tcp::connect(host, *port, connect_timeout).await?))
-        }
-    }
-}
-
 /// Run one polled input forever.
 pub async fn run<P: Poller>(
     name: String,
-    link_cfg: LinkConfig,
+    link_cfg: LinkSpec,
     poll_interval: Duration,
     mut poller: P,
     tx: mpsc::Sender<InputEvent>,
 ) {
-    let connect_timeout = Duration::from_secs(10);
     let mut link: Option<Link> = None;
     let mut meters: Vec<String> = Vec::new();
     // Backoff and fault logging: reset by an answered poll, not by an open link (a relay
@@ -178,7 +165,7 @@ pub async fn run<P: Poller>(
     loop {
         let started = Instant::now();
         if link.is_none() {
-            match open(&link_cfg, connect_timeout).await {
+            match crate::transport::open(&link_cfg).await {
                 Ok(l) => link = Some(l),
                 Err(e) => {
                     let delay = health.fault("cannot open the meter's link", &e.to_string());

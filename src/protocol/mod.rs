@@ -42,6 +42,23 @@ impl LineSettings {
             stop_bits,
         }
     }
+
+    /// Bits one character takes on the line: a start bit, the data bits, a parity bit unless
+    /// there is none, and the stop bits: the asynchronous UART frame behind every `7E1`/`8N2`
+    /// in the notes (`shared/notes/kamstrup.md`, `shared/notes/dsmr.md`): 7E2 is 11 bits.
+    pub const fn bits_per_char(self) -> u64 {
+        1 + self.data_bits as u64
+            + (!matches!(self.parity, Parity::None)) as u64
+            + self.stop_bits as u64
+    }
+
+    /// How long `n` characters take to leave a UART at these settings (whole microseconds,
+    /// rounded down). The one place this is computed: the driver waits for a write to drain
+    /// before a baud switch, KMP sizes its read deadline, and the simulators pace replies.
+    pub fn char_time(self, n: usize) -> Duration {
+        let bits = n as u64 * self.bits_per_char();
+        Duration::from_micros(bits.saturating_mul(1_000_000) / u64::from(self.baud.max(1)))
+    }
 }
 
 impl std::fmt::Display for LineSettings {
@@ -57,6 +74,7 @@ impl std::fmt::Display for LineSettings {
 
 /// What a poll session asks its driver to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Set the serial line to these settings now (baud switch of IEC 62056-21 mode C, the
     /// 300 → 1200 baud switch of MULTICAL `/#n`). Over TCP this is only possible with RFC 2217,

@@ -20,7 +20,7 @@ pub mod serve;
 
 use std::time::Duration;
 
-use crate::protocol::{LineSettings, Parity};
+use crate::protocol::LineSettings;
 
 /// One transmission of a simulated meter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,10 +43,7 @@ pub fn receives(port: LineSettings, sent: LineSettings) -> bool {
 
 /// How long `n` characters take on `line` (start bit, data bits, parity, stop bits).
 pub fn transmit_time(line: LineSettings, n: usize) -> Duration {
-    let bits =
-        1 + line.data_bits as u64 + u64::from(line.parity != Parity::None) + line.stop_bits as u64;
-    let micros = n as u64 * bits * 1_000_000 / u64::from(line.baud.max(1));
-    Duration::from_micros(micros)
+    line.char_time(n)
 }
 
 /// A counter printed with fixed digits, advanced at a fixed rate: `raw` is in units of the
@@ -85,6 +82,7 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Parity;
 
     #[test]
     fn counters_render_and_grow() {

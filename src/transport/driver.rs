@@ -28,16 +28,9 @@ pub enum DriveError {
 /// A session that never finishes is a bug; this keeps it from spinning forever.
 const MAX_STEPS: usize = 100_000;
 
-/// Time for `n` characters to leave the UART at `line`: start bit + data + parity + stop.
+/// Time for `n` characters to leave the UART at `line` (nothing known: no wait).
 fn transmit_time(n: usize, line: Option<LineSettings>) -> Duration {
-    let Some(l) = line else {
-        return Duration::ZERO;
-    };
-    let bits = 1
-        + l.data_bits as u64
-        + u64::from(l.parity != crate::protocol::Parity::None)
-        + l.stop_bits as u64;
-    Duration::from_micros(n as u64 * bits * 1_000_000 / l.baud.max(1) as u64)
+    line.map_or(Duration::ZERO, |l| l.char_time(n))
 }
 
 /// Execute `session` on `link` until it finishes.

@@ -1,10 +1,14 @@
 //! Transports: how bytes reach a protocol core. Generic over the protocol: a serial port
-//! (tokio-serial) or a TCP socket (ser2net, socat, ESP dongles), behind one [`Link`] type.
+//! (tokio-serial) or a TCP socket (ser2net, socat, ESP dongles), behind one [`Link`] type,
+//! opened from the transport's own description ([`LinkSpec`], [`open`]).
 
 pub mod backoff;
 pub mod driver;
 pub mod serial;
+pub mod spec;
 pub mod tcp;
+
+pub use spec::{open, Endpoint, LinkSpec, RequestLine};
 
 use std::io;
 use std::pin::Pin;
@@ -13,7 +17,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::config::RequestLine;
 use crate::protocol::LineSettings;
 
 /// Where deadlines go that are further away than the clock can count: about 30 years, as

@@ -8,7 +8,7 @@ use tokio_serial::{
     DataBits, FlowControl, SerialPort, SerialPortBuilderExt, SerialStream, StopBits,
 };
 
-use crate::config::RequestLine;
+use super::RequestLine;
 use crate::protocol::{LineSettings, Parity};
 
 fn data_bits(n: u8) -> DataBits {

@@ -106,6 +106,7 @@ pub fn drive_with(
                 true
             }
             Action::ContinueRead => true,
+            other => panic!("an action this test driver does not know: {other:?}"),
         };
         let event = match is_read {
             false => Event::Done,

@@ -131,6 +131,7 @@ pub struct Telegram {
 
 /// Why bytes did not become a telegram.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RejectReason {
     #[error("CRC mismatch: computed {expected:04X}, telegram says {given:04X}")]
     CrcMismatch { expected: u16, given: u16 },

@@ -43,38 +43,15 @@ pub fn parse_unit(s: &str) -> Option<Unit> {
     })
 }
 
-/// Power of ten of `u` relative to the base unit of its family, and the family.
-fn scale(u: Unit) -> Option<(u8, i8)> {
-    Some(match u {
-        Unit::Wh => (0, 0),
-        Unit::KWh => (0, 3),
-        Unit::MWh => (0, 6),
-        Unit::MJ => (1, 0),
-        Unit::GJ => (1, 3),
-        Unit::W => (2, 0),
-        Unit::KW => (2, 3),
-        Unit::MW => (2, 6),
-        Unit::Liter => (3, 0),
-        Unit::CubicMeter => (3, 3),
-        Unit::LiterPerHour => (4, 0),
-        Unit::CubicMeterPerHour => (4, 3),
-        _ => return None,
-    })
-}
-
-/// `value` in unit `from` expressed in unit `to`, exactly (decimal shift), or `None` if the
-/// units are not powers of ten apart. Converted values are normalised: the meter's trailing
-/// zeros carry no meaning after a unit change (`240 l/h` → `0.24 m³/h`).
+/// `value` in unit `from` expressed in unit `to`, exactly (decimal shift, the crate's one
+/// table: [`crate::reading::unit::convert`]), or `None` if the units are not powers of ten
+/// apart. Converted values are normalised: the meter's trailing zeros carry no meaning after
+/// a unit change (`240 l/h` → `0.24 m³/h`).
 pub fn convert(value: Decimal, from: Unit, to: Unit) -> Option<Decimal> {
     if from == to {
         return Some(value);
     }
-    let (ff, fe) = scale(from)?;
-    let (tf, te) = scale(to)?;
-    if ff != tf {
-        return None;
-    }
-    value.shift(fe - te).map(Decimal::normalize)
+    crate::reading::unit::convert(value, from, to).map(Decimal::normalize)
 }
 
 #[cfg(test)]
@@ -101,5 +78,38 @@ mod tests {
         assert_eq!(c("0328.871", Unit::GJ, Unit::GJ), Some("328.871".into()));
         assert_eq!(c("1", Unit::GJ, Unit::KWh), None);
         assert_eq!(c("1", Unit::Celsius, Unit::Kelvin), None);
+    }
+
+    fn conv(
+        f: fn(Decimal, Unit, Unit) -> Option<Decimal>,
+        v: &str,
+        from: Unit,
+        to: Unit,
+    ) -> Option<String> {
+        f(Decimal::parse(v).ok()?, from, to).map(|d| d.to_string())
+    }
+
+    /// KMP and IEC 62056-21 convert through this one table: what one protocol can convert,
+    /// the other can (IEC's own table lacked the reactive and apparent units). Only the
+    /// normalisation after a down-shift is the protocol's choice.
+    #[test]
+    fn one_table_for_every_protocol() {
+        let iec = convert;
+        let kmp = crate::protocol::kmp::units::convert;
+        assert_eq!(
+            conv(iec, "1500", Unit::Varh, Unit::Kvarh),
+            Some("1.5".into())
+        );
+        assert_eq!(
+            conv(kmp, "1500", Unit::Varh, Unit::Kvarh),
+            Some("1.500".into())
+        );
+        assert_eq!(conv(iec, "2.5", Unit::KVA, Unit::VA), Some("2500".into()));
+        assert_eq!(conv(kmp, "1.193", Unit::KW, Unit::W), Some("1193".into()));
+        for f in [iec, kmp] {
+            assert_eq!(conv(f, "1", Unit::GJ, Unit::KWh), None);
+            assert_eq!(conv(f, "1", Unit::Celsius, Unit::Kelvin), None);
+            assert_eq!(conv(f, "3", Unit::MJ, Unit::GJ), Some("0.003".into()));
+        }
     }
 }

@@ -8,7 +8,7 @@
 use super::frame::{DEFAULT_LINE, KAMSTRUP_382_LINE};
 use super::units::Dim;
 use crate::protocol::LineSettings;
-use crate::reading::{q, Class, MeterKind, Quantity, QuantityDef, Unit};
+use crate::reading::{heat, q, Class, MeterKind, Quantity, QuantityDef, Unit};
 
 /// How a register's unit is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,13 +70,15 @@ use UnitRule::{Any, AsSent, Convert, Text};
 
 pub use super::mapping::{class_for_unit, map_entry, Mapped};
 
-/// Every register this crate names. Ids from the notes' register table (5512-447,
+/// Every register this crate names. A key that `reading::q` or `reading::heat` defines is
+/// used from there (one definition per key, checked by `tests/quantity_tables.rs`); the rest
+/// are KMP's own. Ids from the notes' register table (5512-447,
 /// MULTICAL 601 technical description 5512-301 p. 86 via PyKamstrup).
 #[rustfmt::skip]
 pub static REGISTERS: &[RegisterDef] = &[
     // Energy registers E1..E9 (5512-301: E1 = V1(T1-T2) heat, E3 = V1(T2-T1) cooling,
     // E4/E5 forward/return energy, E6/E7 tap water, E8/E9 = m³×T1 / m³×T2).
-    def!(0x003C, qty!("heat_energy", "Heat energy", Unit::GJ, Class::Energy), AsSent(ENERGY)),
+    def!(0x003C, q::HEAT_ENERGY_GJ, AsSent(ENERGY)),
     def!(0x005E, qty!("heat_energy_e2", "Heat energy E2", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
     def!(0x003F, qty!("cooling_energy", "Cooling energy", Unit::GJ, Class::Energy), AsSent(ENERGY)),
     def!(0x003D, qty!("inlet_energy", "Inlet energy E4", Unit::GJ, Class::Energy; disabled), AsSent(ENERGY)),
@@ -86,26 +88,26 @@ pub static REGISTERS: &[RegisterDef] = &[
     def!(0x0061, qty!("volume_temperature_flow", "Volume × flow temperature E8", Unit::CubicMeterCelsius, Class::Measurement; diagnostic; disabled), AsSent(VOL_TEMP)),
     def!(0x006E, qty!("volume_temperature_return", "Volume × return temperature E9", Unit::CubicMeterCelsius, Class::Measurement; diagnostic; disabled), AsSent(VOL_TEMP)),
     // Volume and mass.
-    def!(0x0044, qty!("volume", "Volume", Unit::CubicMeter, Class::Volume), AsSent(VOLUME)),
+    def!(0x0044, heat::VOLUME, AsSent(VOLUME)),
     def!(0x0045, qty!("volume_v2", "Volume V2", Unit::CubicMeter, Class::Volume; disabled), AsSent(VOLUME)),
     def!(0x0048, qty!("mass_m1", "Mass M1", Unit::Tonne, Class::Volume; disabled), AsSent(MASS)),
     def!(0x0049, qty!("mass_m2", "Mass M2", Unit::Tonne, Class::Volume; disabled), AsSent(MASS)),
     def!(0x0054, qty!("pulse_input_a", "Pulse input VA", Unit::CubicMeter, Class::Volume; disabled), Any),
     def!(0x0055, qty!("pulse_input_b", "Pulse input VB", Unit::CubicMeter, Class::Volume; disabled), Any),
     // Instantaneous values.
-    def!(0x0056, qty!("temperature_flow", "Flow temperature", Unit::Celsius, Class::Temperature), AsSent(TEMP)),
-    def!(0x0057, qty!("temperature_return", "Return temperature", Unit::Celsius, Class::Temperature), AsSent(TEMP)),
-    def!(0x0058, qty!("temperature_t3", "Temperature T3", Unit::Celsius, Class::Temperature; disabled), AsSent(TEMP)),
+    def!(0x0056, heat::TEMPERATURE_FLOW, AsSent(TEMP)),
+    def!(0x0057, heat::TEMPERATURE_RETURN, AsSent(TEMP)),
+    def!(0x0058, heat::TEMPERATURE_T3, AsSent(TEMP)),
     def!(0x007A, qty!("temperature_t4", "Temperature T4", Unit::Celsius, Class::Temperature; disabled), AsSent(TEMP)),
-    def!(0x0059, qty!("temperature_difference", "Temperature difference", Unit::Kelvin, Class::TemperatureDifference), AsSent(TEMP_DIFF)),
-    def!(0x005B, qty!("pressure_p1", "Pressure P1", Unit::Bar, Class::Pressure; disabled), AsSent(PRESSURE)),
-    def!(0x005C, qty!("pressure_p2", "Pressure P2", Unit::Bar, Class::Pressure; disabled), AsSent(PRESSURE)),
-    def!(0x004A, qty!("flow", "Flow", Unit::CubicMeterPerHour, Class::Flow), AsSent(FLOW)),
-    def!(0x004B, qty!("flow_v2", "Flow V2", Unit::CubicMeterPerHour, Class::Flow; disabled), AsSent(FLOW)),
-    def!(0x0050, qty!("power", "Power", Unit::KW, Class::Power), AsSent(POWER)),
+    def!(0x0059, heat::TEMPERATURE_DIFFERENCE, AsSent(TEMP_DIFF)),
+    def!(0x005B, heat::PRESSURE_P1, AsSent(PRESSURE)),
+    def!(0x005C, heat::PRESSURE_P2, AsSent(PRESSURE)),
+    def!(0x004A, heat::FLOW, AsSent(FLOW)),
+    def!(0x004B, heat::FLOW_V2, AsSent(FLOW)),
+    def!(0x0050, heat::POWER, AsSent(POWER)),
     // Counters and state.
-    def!(0x03EC, qty!("operating_hours", "Operating hours", Unit::Hour, Class::Duration; diagnostic), AsSent(HOURS)),
-    def!(0x0063, qty!("info_code", "Info code", Unit::None, Class::Enumeration; diagnostic), AsSent(NUMBER)),
+    def!(0x03EC, heat::OPERATING_HOURS, AsSent(HOURS)),
+    def!(0x0063, heat::INFO_CODE, AsSent(NUMBER)),
     def!(0x0071, qty!("info_event_count", "Info events", Unit::None, Class::Count; diagnostic), AsSent(NUMBER)),
     def!(0x00AF, qty!("error_hours", "Error hours", Unit::Hour, Class::Duration; diagnostic), AsSent(HOURS)),
     def!(0x03EA, qty!("meter_clock", "Meter clock", Unit::None, Class::Text; diagnostic; disabled), Text),

@@ -180,14 +180,8 @@ impl KmpSession {
     /// The read deadline for the current request: the meter's 1.6 s, the echo of our request
     /// and the longest reply at the line's speed, plus a margin.
     fn read_timeout(&self, request_len: usize) -> Duration {
-        let line = &self.config.line;
-        let bits_per_char = 1
-            + u64::from(line.data_bits)
-            + u64::from(line.parity != crate::protocol::Parity::None)
-            + u64::from(line.stop_bits);
-        let chars = (request_len + self.plan[self.current].max_reply_len()) as u64;
-        let baud = u64::from(line.baud.max(1));
-        let transfer = Duration::from_micros(chars * bits_per_char * 1_000_000 / baud);
+        let chars = request_len + self.plan[self.current].max_reply_len();
+        let transfer = self.config.line.char_time(chars);
         REPLY_WITHIN + transfer + READ_MARGIN
     }
 

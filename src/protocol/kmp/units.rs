@@ -3,7 +3,8 @@
 //! Source: the unit table of Kamstrup doc 5512-447 as quoted in the team notes
 //! (`shared/notes/kamstrup.md`) and reproduced in full in PyKMP `src/pykmp/constants.py`
 //! (`UNITS_NAMES`). Codes map to the crate's [`Unit`]; where the crate has no such unit but a
-//! power of ten reaches one (GWh → MWh, J → MJ), the value is shifted exactly.
+//! power of ten reaches one (GWh → MWh, J → MJ), the value is shifted exactly. Conversion
+//! between units is the crate's one table ([`crate::reading::unit::convert`]).
 //!
 //! Disputed codes: 0x15 and 0x19. PyKamstrup prints both 0x15 and 0x16 as "kW" and both 0x19
 //! and 0x1A as "kvar"; PyKMP has 0x15 = W and 0x19 = var. We follow PyKMP: the table runs in
@@ -114,93 +115,7 @@ pub fn lookup(code: u8) -> KmpUnit {
     KmpUnit { code, symbol, kind }
 }
 
-/// Physical dimension of a [`Unit`], with the power of ten of the unit relative to the
-/// dimension's base (kWh = Wh × 10^3). Units of one dimension convert exactly by a shift.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dim {
-    EnergyWh,
-    EnergyJ,
-    EnergyCal,
-    ReactiveEnergy,
-    Power,
-    ReactivePower,
-    ApparentPower,
-    Voltage,
-    Current,
-    Volume,
-    Flow,
-    Mass,
-    MassFlow,
-    Temperature,
-    TemperatureDifference,
-    VolumeTemperature,
-    Hours,
-    Seconds,
-    Pressure,
-    /// Plain number (unit 0x00 / 0x33).
-    Number,
-    Other,
-}
-
-/// The dimension of `unit` and its power of ten relative to the dimension's base unit.
-pub fn dimension(unit: Unit) -> (Dim, i8) {
-    match unit {
-        Unit::Wh => (Dim::EnergyWh, 0),
-        Unit::KWh => (Dim::EnergyWh, 3),
-        Unit::MWh => (Dim::EnergyWh, 6),
-        Unit::MJ => (Dim::EnergyJ, 6),
-        Unit::GJ => (Dim::EnergyJ, 9),
-        Unit::Gcal => (Dim::EnergyCal, 9),
-        Unit::Varh => (Dim::ReactiveEnergy, 0),
-        Unit::Kvarh => (Dim::ReactiveEnergy, 3),
-        Unit::W => (Dim::Power, 0),
-        Unit::KW => (Dim::Power, 3),
-        Unit::MW => (Dim::Power, 6),
-        Unit::Var => (Dim::ReactivePower, 0),
-        Unit::Kvar => (Dim::ReactivePower, 3),
-        Unit::VA => (Dim::ApparentPower, 0),
-        Unit::KVA => (Dim::ApparentPower, 3),
-        Unit::V => (Dim::Voltage, 0),
-        Unit::A => (Dim::Current, 0),
-        Unit::Liter => (Dim::Volume, 0),
-        Unit::CubicMeter => (Dim::Volume, 3),
-        Unit::LiterPerHour => (Dim::Flow, 0),
-        Unit::CubicMeterPerHour => (Dim::Flow, 3),
-        Unit::Tonne => (Dim::Mass, 0),
-        Unit::TonnePerHour => (Dim::MassFlow, 0),
-        Unit::Celsius => (Dim::Temperature, 0),
-        Unit::Kelvin => (Dim::TemperatureDifference, 0),
-        Unit::CubicMeterCelsius => (Dim::VolumeTemperature, 0),
-        Unit::Hour => (Dim::Hours, 0),
-        Unit::Second => (Dim::Seconds, 0),
-        Unit::Bar => (Dim::Pressure, 0),
-        Unit::None => (Dim::Number, 0),
-        _ => (Dim::Other, 0),
-    }
-}
-
-/// `value` in `from` expressed exactly in `to`, when both have the same dimension.
-pub fn convert(
-    value: crate::decimal::Decimal,
-    from: Unit,
-    to: Unit,
-) -> Option<crate::decimal::Decimal> {
-    if from == to {
-        return Some(value);
-    }
-    let (dim_from, exp_from) = dimension(from);
-    let (dim_to, exp_to) = dimension(to);
-    if dim_from != dim_to || dim_from == Dim::Other {
-        return None;
-    }
-    let shift = exp_from - exp_to;
-    let shifted = value.shift(shift)?;
-    Some(if shift > 0 {
-        shifted.normalize()
-    } else {
-        shifted
-    })
-}
+pub use crate::reading::unit::{convert, dimension, Dim};
 
 #[cfg(test)]
 mod tests {
