@@ -13,7 +13,7 @@ mod iec_common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use iec_common::{drive, now, num, unit};
@@ -305,33 +305,45 @@ fn an_unknown_code_names_itself_and_asks_for_scaling() {
 
 const T: Duration = Duration::from_secs(40);
 
+/// A real Mosquitto, a MULTICAL simulator with program 4-`b`-`ccc` on a pty (7E2, the `/#n`
+/// line), a subscriber on `<base>/#` and the real binary polling the meter every 5 s. The pty's
+/// serving thread lives as long as the returned handle.
+fn bridge_on_a_simulated_meter(
+    b: u8,
+    ccc: u16,
+    base: &str,
+) -> (
+    harness::Broker,
+    harness::Subscriber,
+    harness::Bridge,
+    impl Sized,
+) {
+    let broker = harness::Broker::start();
+    let mut meter = MulticalSimulator::new();
+    meter.set_program(ProgramNumber { a: 4, b, ccc });
+    let stop = Arc::new(AtomicBool::new(false));
+    let (path, handle) = serve_on_pty(
+        (7, Parity::Even, 2),
+        move |line, bytes| meter.on_input(line, bytes),
+        stop,
+    )
+    .expect("pty");
+    let sub =
+        harness::Subscriber::connect(broker.port, &format!("{base}-sub"), &[&format!("{base}/#")]);
+    let bridge = harness::Bridge::start(&format!(
+        "mqtt:\n  url: {}\n  base_topic: {base}\n  client_id: {base}\ninputs:\n  \
+         - name: {base}\n    type: multical\n    device: {}\n    poll_interval: 5s\n",
+        broker.url(),
+        path.display()
+    ));
+    (broker, sub, bridge, (path, handle))
+}
+
 /// A large meter (CCC 147: qp 150 m³/h, flow in m³/h with 2 decimals, power in MW with 3)
 /// through the real binary over a pty: the state carries m³/h and kW, converted exactly.
 #[test]
 fn binary_publishes_a_large_meter_in_m3_per_h_and_kw() {
-    let broker = harness::Broker::start();
-    let mut meter = MulticalSimulator::new();
-    meter.set_program(ProgramNumber {
-        a: 4,
-        b: 2,
-        ccc: 147,
-    });
-    let sim = Arc::new(Mutex::new(meter));
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = sim.clone();
-    let (path, _h) = serve_on_pty(
-        (7, Parity::Even, 2),
-        move |line, bytes| s2.lock().unwrap().on_input(line, bytes),
-        stop,
-    )
-    .expect("pty");
-    let sub = harness::Subscriber::connect(broker.port, "ccc-sub", &["ccc/#"]);
-    let _bridge = harness::Bridge::start(&format!(
-        "mqtt:\n  url: {}\n  base_topic: ccc\n  client_id: ccc\ninputs:\n  \
-         - name: big\n    type: multical\n    device: {}\n    poll_interval: 5s\n",
-        broker.url(),
-        path.display()
-    ));
+    let (_broker, sub, _bridge, _pty) = bridge_on_a_simulated_meter(2, 147, "ccc");
     let has_state = |m: &[harness::Msg]| {
         m.iter()
             .any(|x| x.topic.ends_with("/state") && harness::json(x).get("power").is_some())
@@ -356,29 +368,7 @@ fn binary_publishes_a_large_meter_in_m3_per_h_and_kw() {
 /// `scaling`, and no state is published.
 #[test]
 fn binary_logs_an_unknown_code_and_publishes_nothing() {
-    let broker = harness::Broker::start();
-    let mut meter = MulticalSimulator::new();
-    meter.set_program(ProgramNumber {
-        a: 4,
-        b: 4,
-        ccc: 190,
-    });
-    let sim = Arc::new(Mutex::new(meter));
-    let stop = Arc::new(AtomicBool::new(false));
-    let s2 = sim.clone();
-    let (path, _h) = serve_on_pty(
-        (7, Parity::Even, 2),
-        move |line, bytes| s2.lock().unwrap().on_input(line, bytes),
-        stop,
-    )
-    .expect("pty");
-    let sub = harness::Subscriber::connect(broker.port, "ccu-sub", &["ccu/#"]);
-    let bridge = harness::Bridge::start(&format!(
-        "mqtt:\n  url: {}\n  base_topic: ccu\n  client_id: ccu\ninputs:\n  \
-         - name: odd\n    type: multical\n    device: {}\n    poll_interval: 5s\n",
-        broker.url(),
-        path.display()
-    ));
+    let (_broker, sub, bridge, _pty) = bridge_on_a_simulated_meter(4, 190, "ccu");
     let deadline = std::time::Instant::now() + T;
     while !bridge.log_text().contains("CCC 190") {
         assert!(
