@@ -4,7 +4,7 @@
 //! they can be used, tested, fuzzed and benchmarked on their own (`default-features = false`):
 //! - [`protocol::dsmr`]: P1 telegrams (DSMR 2.2 to 5, e-MUCS, Smarty, encrypted P1), a decoder
 //!   fed with bytes;
-//! - [`protocol::kmp`], [`protocol::multical`], [`protocol::iec61107`]: Kamstrup KMP, the
+//! - [`protocol::kmp`], [`protocol::multical`], [`protocol::iec62056`]: Kamstrup KMP, the
 //!   MULTICAL `/#n` protocol and IEC 62056-21 readout, poll sessions
 //!   ([`protocol::PollSession`]) that say what to do next and are told what happened.
 //!

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::{json, Bridge, Broker, Msg, Subscriber};
-use meter2mqtt::protocol::iec61107::{Iec61107Options, Profile};
+use meter2mqtt::protocol::iec62056::{Iec62056Options, Profile};
 use meter2mqtt::protocol::Parity;
 use meter2mqtt::sim::kmp::KmpSimulator;
 use meter2mqtt::sim::polled::{kmp_on_pty, kmp_on_tcp, serve_on_pty};
-use meter2mqtt::sim::{Iec61107Simulator, MulticalSimulator};
+use meter2mqtt::sim::{Iec62056Simulator, MulticalSimulator};
 
 const T: Duration = Duration::from_secs(40);
 
@@ -173,11 +173,11 @@ fn multical_hash_protocol_switches_to_1200_baud() {
 #[test]
 fn ultraheat_iec62056_mode_b_readout() {
     let broker = Broker::start();
-    let sim = Arc::new(Mutex::new(Iec61107Simulator::ultraheat()));
+    let sim = Arc::new(Mutex::new(Iec62056Simulator::ultraheat()));
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = sim.clone();
     let (path, _h) = serve_on_pty(
-        Iec61107Options::new(Profile::Ultraheat).data_format,
+        Iec62056Options::new(Profile::Ultraheat).data_format,
         move |line, bytes| s2.lock().unwrap().on_input(line, bytes),
         stop,
     )

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use meter2mqtt::protocol::iec61107::dataset::format_data_block;
-use meter2mqtt::protocol::iec61107::{
+use meter2mqtt::protocol::iec62056::dataset::format_data_block;
+use meter2mqtt::protocol::iec62056::{
     find_message, map_readout, parse_data_block, BccMode, Identification, Profile,
 };
 use meter2mqtt::time::Timestamp;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::health::LinkHealth;
 use crate::config::{Iec62056Config, KmpConfig, MulticalConfig};
 use crate::event::InputEvent;
-use crate::protocol::iec61107::{Iec61107Options, Iec61107Session};
+use crate::protocol::iec62056::{Iec62056Options, Iec62056Session};
 use crate::protocol::kmp::{Identity, KmpPollConfig, KmpSession, RegisterSet};
 use crate::protocol::multical::{MulticalIdentity, MulticalOptions, MulticalSession};
 use crate::protocol::{LineSettings, PollSession};
@@ -124,7 +124,7 @@ impl Poller for MulticalPoller {
 }
 
 pub struct Iec62056Poller {
-    opts: Iec61107Options,
+    opts: Iec62056Options,
 }
 
 impl Iec62056Poller {
@@ -136,13 +136,13 @@ impl Iec62056Poller {
 }
 
 impl Poller for Iec62056Poller {
-    type Session = Iec61107Session;
+    type Session = Iec62056Session;
 
-    fn session(&mut self, now: Timestamp) -> Iec61107Session {
-        Iec61107Session::new(self.opts.clone(), now)
+    fn session(&mut self, now: Timestamp) -> Iec62056Session {
+        Iec62056Session::new(self.opts.clone(), now)
     }
 
-    fn learn(&mut self, s: &Iec61107Session, input: &str) {
+    fn learn(&mut self, s: &Iec62056Session, input: &str) {
         for issue in s.issues() {
             tracing::debug!(input, issue = ?issue, "IEC 62056-21 readout");
         }

@@ -7,7 +7,7 @@
 //! split is what lets every protocol run over serial or TCP and be tested without hardware.
 
 pub mod dsmr;
-pub mod iec61107;
+pub mod iec62056;
 pub mod kmp;
 pub mod multical;
 

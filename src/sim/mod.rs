@@ -5,13 +5,13 @@
 
 pub mod dsmr;
 pub mod household;
-pub mod iec61107;
+pub mod iec62056;
 pub mod kmp;
 pub mod multical;
 #[cfg(feature = "bridge")]
 pub mod polled;
 
-pub use self::iec61107::Iec61107Simulator;
+pub use self::iec62056::Iec62056Simulator;
 pub use self::multical::MulticalSimulator;
 #[cfg(feature = "bridge")]
 pub mod pty;

@@ -1,5 +1,5 @@
 //! A MULTICAL 66C answering `/#1`, `/#2` and `/#C`, built from the real capture
-//! (`tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`, program 4-4-119: MWh with 3
+//! (`tests/fixtures/iec62056/mc66c_kenanv_demo_output.txt`, program 4-4-119: MWh with 3
 //! decimals, m³ with 2, l/h, kW with 1). [`MulticalSimulator::set_program`] makes it send
 //! another program number in `/#2`: the `/#1` digits stay those of the capture, so a test
 //! knows the raw numbers and checks where the decimal point goes for that program.

@@ -22,7 +22,7 @@ impl Meter for meter2mqtt::sim::MulticalSimulator {
     }
 }
 
-impl Meter for meter2mqtt::sim::Iec61107Simulator {
+impl Meter for meter2mqtt::sim::Iec62056Simulator {
     fn input(&mut self, line: LineSettings, bytes: &[u8]) -> Vec<SimReply> {
         self.on_input(line, bytes)
     }
@@ -158,10 +158,10 @@ pub fn drive(session: &mut dyn PollSession, meter: &mut dyn Meter) -> Trace {
     drive_with(session, meter, 16, false)
 }
 
-/// A fixture file from tests/fixtures/iec61107.
+/// A fixture file from tests/fixtures/iec62056.
 pub fn fixture(name: &str) -> String {
     let p = format!(
-        "{}/tests/fixtures/iec61107/{name}",
+        "{}/tests/fixtures/iec62056/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check_interval, fifteen_min, link_of, polled_link, serial_only, ten_s, two, Problem};
 use crate::config::duration_serde as dur;
-use crate::protocol::iec61107::{BccMode, Iec61107Options, Profile};
+use crate::protocol::iec62056::{BccMode, Iec62056Options, Profile};
 use crate::transport::LinkSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -60,14 +60,14 @@ impl Iec62056Config {
         link_of("", &self.device, &self.host, self.port).map(|l| polled_link(l, ten_s()))
     }
 
-    pub fn options(&self) -> Result<Iec61107Options, String> {
+    pub fn options(&self) -> Result<Iec62056Options, String> {
         let profile = Profile::from_name(&self.profile).ok_or_else(|| {
             format!(
                 "unknown profile `{}` (use kamstrup_382, multical_401, ultraheat or generic)",
                 self.profile
             )
         })?;
-        let mut o = Iec61107Options::new(profile);
+        let mut o = Iec62056Options::new(profile);
         if let Some(b) = self.bcc {
             o.bcc = match b {
                 BccConfig::Xor => BccMode::Xor,

@@ -41,7 +41,7 @@ impl InputNames {
             // An unknown preset fails validation; the kind is then never asked for.
             InputConfig::Kmp(c) => c.registers().map(|r| vec![r.kind()]).unwrap_or_default(),
             InputConfig::Multical(_) => vec![MeterKind::Heat],
-            // The readout decides (iec61107 `mapping`): the profiles name the meters they are for.
+            // The readout decides (iec62056 `mapping`): the profiles name the meters they are for.
             InputConfig::Iec62056(c) => match c.profile.as_str() {
                 "kamstrup_382" => vec![MeterKind::Electricity],
                 "multical_401" | "ultraheat" => vec![MeterKind::Heat],

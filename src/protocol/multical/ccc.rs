@@ -6,7 +6,7 @@
 //! displayed": kWh, MWh/Gcal (one column), GJ, m³, l/h, m³/h, kW, MW. §4 of the same document
 //! (p. 33, note 1) says the `/#n` data strings carry no units and no decimal point and that
 //! their placing "can be seen in the CCC-table", which is why the display decimals are the
-//! `/#1` decimals. The real MC66C capture (`tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`,
+//! `/#1` decimals. The real MC66C capture (`tests/fixtures/iec62056/mc66c_kenanv_demo_output.txt`,
 //! program 4-4-119) checks this for CCC 119: 79 l/h × 34.45 K × 1.16 Wh/(l·K) = 3.16 kW against
 //! the power field's 3.1 kW.
 //!

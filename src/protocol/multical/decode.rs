@@ -3,7 +3,7 @@
 use super::reply::{Hash1, Hash2, HashC};
 use super::scaling::{ProgramNumber, Scaling, ScalingError};
 use crate::decimal::Decimal;
-use crate::protocol::iec61107::units::convert;
+use crate::protocol::iec62056::units::convert;
 use crate::reading::heat as heat_q;
 use crate::reading::{MeterInfo, MeterKind, RawField, Reading, Unit};
 use crate::time::Timestamp;

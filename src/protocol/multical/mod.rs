@@ -9,7 +9,7 @@
 //! table, §4 data strings), the MULTICAL 401 technical description 5512-091 (§3.2 PROG
 //! (A-B-CCC), known here only by its table of contents), the team notes
 //! (`shared/notes/kamstrup.md`, "MULTICAL 401 / 66C") and the real MC66C capture in
-//! `tests/fixtures/iec61107/mc66c_kenanv_demo_output.txt`.
+//! `tests/fixtures/iec62056/mc66c_kenanv_demo_output.txt`.
 //!
 //! Code map: [`reply`] parses the strings, [`scaling`] turns the program number into decimals
 //! and units with the manual's CCC table in [`ccc`], [`mod@decode`] builds [`crate::reading::Reading`]s, [`session`] is the

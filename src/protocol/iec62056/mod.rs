@@ -13,7 +13,7 @@
 //! Sources: IEC 62056-21:2002 §6.3 (message definitions), §6.4 (communication modes A-C) and
 //! its timing table; Kamstrup "382 communication interface specification" (7-bit sum BCC);
 //! the team notes (`shared/notes/kamstrup.md`) and the captures in
-//! `tests/fixtures/iec61107/`.
+//! `tests/fixtures/iec62056/`.
 
 pub mod block;
 pub mod dataset;
@@ -28,7 +28,7 @@ pub use dataset::{format_data_set, parse_data_block, DataSet, SubValue};
 pub use ident::{BaudCode, Identification, Mode};
 pub use mapping::{map_readout, Mapped, MappingIssue};
 pub use profile::Profile;
-pub use session::{Iec61107Options, Iec61107Session};
+pub use session::{Iec62056Options, Iec62056Session};
 
 /// Start of text: opens the data message (IEC 62056-21 §6.3, "data message").
 pub const STX: u8 = 0x02;

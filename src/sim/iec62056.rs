@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::{transmit_time, Counter, SimReply};
-use crate::protocol::iec61107::block::frame;
-use crate::protocol::iec61107::ident::{BaudCode, Mode};
-use crate::protocol::iec61107::{BccMode, Profile, ACK};
+use crate::protocol::iec62056::block::frame;
+use crate::protocol::iec62056::ident::{BaudCode, Mode};
+use crate::protocol::iec62056::{BccMode, Profile, ACK};
 use crate::protocol::{LineSettings, Parity};
 
 /// The meter's reaction time before it answers: within 200 ms..1.5 s (IEC 62056-21 §6.3 tr).
@@ -14,7 +14,7 @@ pub const REACTION: Duration = Duration::from_millis(250);
 
 /// The Ultraheat UH50 readout (corpus, GJ variant), data lines only.
 const UH50: &str =
-    include_str!("../../tests/fixtures/iec61107/iec62056_ultraheat_LUGCUH50_dummy_utf8.txt");
+    include_str!("../../tests/fixtures/iec62056/iec62056_ultraheat_LUGCUH50_dummy_utf8.txt");
 
 /// Fewest wake-up NULs the Ultraheat simulator wants before a sign-on (the ultraheat library
 /// sends 40).
@@ -28,7 +28,7 @@ enum State {
 
 /// A simulated IEC 62056-21 meter.
 #[derive(Clone, Debug)]
-pub struct Iec61107Simulator {
+pub struct Iec62056Simulator {
     pub profile: Profile,
     manufacturer: &'static str,
     baud_code: u8,
@@ -62,14 +62,14 @@ fn counter(base: u64, per_hour: u64, int_digits: usize, decimals: usize) -> Coun
     }
 }
 
-impl Iec61107Simulator {
+impl Iec62056Simulator {
     fn build(
         profile: Profile,
         manufacturer: &'static str,
         baud_code: u8,
         ident: &'static str,
     ) -> Self {
-        Iec61107Simulator {
+        Iec62056Simulator {
             profile,
             manufacturer,
             baud_code,
@@ -92,7 +92,7 @@ impl Iec61107Simulator {
         }
     }
 
-    /// MULTICAL 401: `/KAM0MCC`, mode C at 300 baud, 7E2 (corpus `mc401_iec61107`).
+    /// MULTICAL 401: `/KAM0MCC`, mode C at 300 baud, 7E2 (corpus `mc401_iec62056`).
     pub fn multical_401() -> Self {
         let mut s = Self::build(Profile::Multical401, "KAM", b'0', "MCC");
         s.template = "0.0(00002742640)6.8({E}*GJ)6.26({V}*m3)6.31({H}*h)!\r\n".into();

@@ -5,8 +5,8 @@ use iec_common as common;
 
 use common::{fixture, now, num, unescape, unit, vectors};
 use meter2mqtt::decimal::Decimal;
-use meter2mqtt::protocol::iec61107::block::{bcc, frame};
-use meter2mqtt::protocol::iec61107::{
+use meter2mqtt::protocol::iec62056::block::{bcc, frame};
+use meter2mqtt::protocol::iec62056::{
     find_message, map_readout, parse_data_block, BccMode, BlockError, Identification, Mapped,
     MappingIssue, Profile,
 };
@@ -106,7 +106,7 @@ fn kamstrup_382c_user_readout_maps_obis_codes() {
 #[test]
 fn multical_401_readout() {
     let v = vectors();
-    let seq = &v["mc401_iec61107"]["sequence"];
+    let seq = &v["mc401_iec62056"]["sequence"];
     let ident = seq[1]
         .as_str()
         .unwrap()
@@ -127,7 +127,7 @@ fn multical_401_readout() {
     )
     .unwrap();
     let r = &d.reading;
-    let e = &v["mc401_iec61107"]["expect"];
+    let e = &v["mc401_iec62056"]["expect"];
     assert_eq!(num(r, "heat_energy"), e["energy_GJ"].to_string());
     assert_eq!(unit(r, "heat_energy"), "GJ");
     assert_eq!(num(r, "volume"), e["volume_m3"].to_string());

@@ -26,9 +26,9 @@ pub const WAKE_UP_PAUSE: Duration = Duration::from_millis(1600);
 pub const REACTION_TIME: Duration = Duration::from_millis(200);
 pub const SHORT_REACTION_TIME: Duration = Duration::from_millis(20);
 
-/// Poll options; `Iec61107Options::new(profile)` fills in the profile's defaults.
+/// Poll options; `Iec62056Options::new(profile)` fills in the profile's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Iec61107Options {
+pub struct Iec62056Options {
     pub profile: Profile,
     /// Device address for `/?<address>!` (meters sharing one bus); `None` → `/?!`.
     pub address: Option<String>,
@@ -51,16 +51,16 @@ pub struct Iec61107Options {
     pub retry_pause: Duration,
 }
 
-impl Iec61107Options {
+impl Iec62056Options {
     pub fn new(profile: Profile) -> Self {
-        Iec61107Options {
+        Iec62056Options {
             profile,
             address: None,
             bcc: profile.bcc(),
             wake_up: profile.wake_up(),
             data_format: profile.data_format(),
             max_baud: 19200,
-            fallback_id: "iec61107".into(),
+            fallback_id: "iec62056".into(),
             retries: 2,
             reply_timeout: Duration::from_secs(2),
             char_timeout: Duration::from_secs(2),
@@ -110,8 +110,8 @@ enum State {
 }
 
 /// One IEC 62056-21 readout of one meter.
-pub struct Iec61107Session {
-    opts: Iec61107Options,
+pub struct Iec62056Session {
+    opts: Iec62056Options,
     now: Timestamp,
     state: State,
     attempt: u8,
@@ -122,9 +122,9 @@ pub struct Iec61107Session {
     result: Option<Result<Vec<crate::reading::Reading>, PollError>>,
 }
 
-impl Iec61107Session {
-    pub fn new(opts: Iec61107Options, now: Timestamp) -> Self {
-        Iec61107Session {
+impl Iec62056Session {
+    pub fn new(opts: Iec62056Options, now: Timestamp) -> Self {
+        Iec62056Session {
             opts,
             now,
             state: State::Idle,
@@ -294,7 +294,7 @@ impl Iec61107Session {
     }
 }
 
-impl PollSession for Iec61107Session {
+impl PollSession for Iec62056Session {
     fn step(&mut self, event: Event<'_>) -> Action {
         match (self.state, event) {
             (State::Finished, _) => Action::Finished(

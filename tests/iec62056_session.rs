@@ -6,19 +6,19 @@ use iec_common as common;
 use std::time::Duration;
 
 use common::{drive, drive_with, line, now, num, written, NoSwitch};
-use meter2mqtt::protocol::iec61107::ident::Mode;
-use meter2mqtt::protocol::iec61107::session::{REACTION_TIME, WAKE_UP_PAUSE};
-use meter2mqtt::protocol::iec61107::{Iec61107Options, Iec61107Session, MappingIssue, Profile};
+use meter2mqtt::protocol::iec62056::ident::Mode;
+use meter2mqtt::protocol::iec62056::session::{REACTION_TIME, WAKE_UP_PAUSE};
+use meter2mqtt::protocol::iec62056::{Iec62056Options, Iec62056Session, MappingIssue, Profile};
 use meter2mqtt::protocol::{Action, PollError};
-use meter2mqtt::sim::Iec61107Simulator;
+use meter2mqtt::sim::Iec62056Simulator;
 
-fn session(profile: Profile) -> Iec61107Session {
-    Iec61107Session::new(Iec61107Options::new(profile), now())
+fn session(profile: Profile) -> Iec62056Session {
+    Iec62056Session::new(Iec62056Options::new(profile), now())
 }
 
 #[test]
 fn multical_401_mode_c_acknowledges_after_the_reaction_time() {
-    let mut sim = Iec61107Simulator::multical_401();
+    let mut sim = Iec62056Simulator::multical_401();
     let mut s = session(Profile::Multical401);
     let t = drive(&mut s, &mut sim);
     let r = t.result.clone().unwrap().remove(0);
@@ -39,7 +39,7 @@ fn multical_401_mode_c_acknowledges_after_the_reaction_time() {
 
 #[test]
 fn mode_c_switches_to_the_offered_speed_or_the_readers_limit() {
-    let mut sim = Iec61107Simulator::multical_401().with_speed(9600);
+    let mut sim = Iec62056Simulator::multical_401().with_speed(9600);
     let t = drive(&mut session(Profile::Multical401), &mut sim);
     assert!(t.result.is_ok(), "{:?}", t.result);
     assert_eq!(written(&t)[1], b"\x06050\r\n".to_vec());
@@ -50,11 +50,11 @@ fn mode_c_switches_to_the_offered_speed_or_the_readers_limit() {
         .unwrap();
     assert_eq!(t.actions[ack + 1].1, Action::Configure(line(9600, 2)));
 
-    let opts = Iec61107Options {
+    let opts = Iec62056Options {
         max_baud: 4000, // not a standard speed: the next lower one, 2400, is used
-        ..Iec61107Options::new(Profile::Multical401)
+        ..Iec62056Options::new(Profile::Multical401)
     };
-    let t = drive(&mut Iec61107Session::new(opts, now()), &mut sim);
+    let t = drive(&mut Iec62056Session::new(opts, now()), &mut sim);
     assert!(t.result.is_ok(), "{:?}", t.result);
     assert_eq!(written(&t)[1], b"\x06030\r\n".to_vec());
 
@@ -70,7 +70,7 @@ fn mode_c_switches_to_the_offered_speed_or_the_readers_limit() {
 
 #[test]
 fn kamstrup_382_mode_a_stays_at_300_with_sum_bcc() {
-    let mut sim = Iec61107Simulator::kamstrup_382();
+    let mut sim = Iec62056Simulator::kamstrup_382();
     let t = drive_with(&mut session(Profile::Kamstrup382), &mut sim, 1, false);
     let r = t.result.clone().unwrap().remove(0);
     assert_eq!(r.meter.id, "kam_00054042");
@@ -80,17 +80,17 @@ fn kamstrup_382_mode_a_stays_at_300_with_sum_bcc() {
         .iter()
         .any(|(_, a)| matches!(a, Action::Configure(l) if l.baud != 300)));
     // The same meter read with the standard's XOR is rejected.
-    let opts = Iec61107Options {
-        bcc: meter2mqtt::protocol::iec61107::BccMode::Xor,
-        ..Iec61107Options::new(Profile::Kamstrup382)
+    let opts = Iec62056Options {
+        bcc: meter2mqtt::protocol::iec62056::BccMode::Xor,
+        ..Iec62056Options::new(Profile::Kamstrup382)
     };
-    let t = drive(&mut Iec61107Session::new(opts, now()), &mut sim);
+    let t = drive(&mut Iec62056Session::new(opts, now()), &mut sim);
     assert!(matches!(t.result, Err(PollError::BadReply(ref m)) if m.contains("BCC")));
 }
 
 #[test]
 fn ultraheat_wakes_up_then_mode_b_at_2400() {
-    let mut sim = Iec61107Simulator::ultraheat();
+    let mut sim = Iec62056Simulator::ultraheat();
     // The simulator's BCC over the corpus readout is the capture's own 'h'.
     assert_eq!(sim.data_message().last(), Some(&b'h'));
     let mut s = session(Profile::Ultraheat);
@@ -118,18 +118,18 @@ fn ultraheat_wakes_up_then_mode_b_at_2400() {
     );
 
     // Without the wake-up the battery meter does not answer.
-    let opts = Iec61107Options {
+    let opts = Iec62056Options {
         wake_up: false,
-        ..Iec61107Options::new(Profile::Ultraheat)
+        ..Iec62056Options::new(Profile::Ultraheat)
     };
-    let t = drive(&mut Iec61107Session::new(opts, now()), &mut sim);
+    let t = drive(&mut Iec62056Session::new(opts, now()), &mut sim);
     assert!(matches!(t.result, Err(PollError::NoAnswer(_))));
     assert!(sim.ignored.iter().any(|m| m.contains("without wake-up")));
 }
 
 #[test]
 fn mode_b_reader_that_does_not_switch_gets_no_data() {
-    let mut sim = Iec61107Simulator::ultraheat();
+    let mut sim = Iec62056Simulator::ultraheat();
     let t = drive(&mut NoSwitch(session(Profile::Ultraheat)), &mut sim);
     match &t.result {
         Err(PollError::NoAnswer(m)) => assert!(m.contains("no data message at 2400"), "{m}"),
@@ -141,7 +141,7 @@ fn mode_b_reader_that_does_not_switch_gets_no_data() {
 
 #[test]
 fn slow_meter_within_and_beyond_the_reaction_time_limit() {
-    let mut sim = Iec61107Simulator::kamstrup_382();
+    let mut sim = Iec62056Simulator::kamstrup_382();
     sim.slow_reply(Duration::from_millis(1200));
     assert!(drive(&mut session(Profile::Kamstrup382), &mut sim)
         .result
@@ -153,7 +153,7 @@ fn slow_meter_within_and_beyond_the_reaction_time_limit() {
 
 #[test]
 fn corrupt_bcc_is_rejected_after_bounded_retries() {
-    let mut sim = Iec61107Simulator::ultraheat();
+    let mut sim = Iec62056Simulator::ultraheat();
     sim.set_corrupt_bcc(true);
     let t = drive(&mut session(Profile::Ultraheat), &mut sim);
     match &t.result {
@@ -173,7 +173,7 @@ fn corrupt_bcc_is_rejected_after_bounded_retries() {
 
 #[test]
 fn non_number_value_is_reported_not_published() {
-    let mut sim = Iec61107Simulator::multical_401();
+    let mut sim = Iec62056Simulator::multical_401();
     sim.set_non_number(true);
     let mut s = session(Profile::Multical401);
     let t = drive(&mut s, &mut sim);
@@ -185,7 +185,7 @@ fn non_number_value_is_reported_not_published() {
 
 #[test]
 fn silent_meter_gives_no_answer_after_bounded_retries() {
-    let mut sim = Iec61107Simulator::multical_401().with_mode(Mode::A);
+    let mut sim = Iec62056Simulator::multical_401().with_mode(Mode::A);
     sim.set_silent(true);
     let t = drive(&mut session(Profile::Multical401), &mut sim);
     assert!(matches!(t.result, Err(PollError::NoAnswer(ref m)) if m.contains("3 attempts")));
@@ -198,7 +198,7 @@ fn silent_meter_gives_no_answer_after_bounded_retries() {
 
 #[test]
 fn counters_advance_between_polls() {
-    let mut sim = Iec61107Simulator::ultraheat();
+    let mut sim = Iec62056Simulator::ultraheat();
     let a = drive(&mut session(Profile::Ultraheat), &mut sim)
         .result
         .unwrap()
@@ -220,9 +220,9 @@ fn counters_advance_between_polls() {
 
 #[test]
 fn device_address_goes_into_the_sign_on() {
-    let opts = Iec61107Options {
+    let opts = Iec62056Options {
         address: Some("12345678".into()),
-        ..Iec61107Options::new(Profile::Generic)
+        ..Iec62056Options::new(Profile::Generic)
     };
     assert_eq!(opts.sign_on(), b"/?12345678!\r\n".to_vec());
 }

@@ -5,7 +5,7 @@ use crate::protocol::{LineSettings, Parity};
 use crate::reading::MeterKind;
 
 /// A meter family with its defaults. Every default can be overridden in
-/// [`super::Iec61107Options`].
+/// [`super::Iec62056Options`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {

@@ -3,11 +3,11 @@
 
 use proptest::prelude::*;
 
-use meter2mqtt::protocol::iec61107::block::frame;
-use meter2mqtt::protocol::iec61107::dataset::format_data_block;
-use meter2mqtt::protocol::iec61107::{
-    find_message, parse_data_block, BccMode, DataSet, Identification, Iec61107Options,
-    Iec61107Session, Profile, SubValue,
+use meter2mqtt::protocol::iec62056::block::frame;
+use meter2mqtt::protocol::iec62056::dataset::format_data_block;
+use meter2mqtt::protocol::iec62056::{
+    find_message, parse_data_block, BccMode, DataSet, Identification, Iec62056Options,
+    Iec62056Session, Profile, SubValue,
 };
 use meter2mqtt::protocol::multical::{
     parse_hash1, parse_hash2, parse_hash_c, MulticalOptions, MulticalSession,
@@ -97,8 +97,8 @@ proptest! {
         let now = Timestamp::from_unix_seconds(0);
         let sessions: Vec<Box<dyn PollSession>> = vec![
             Box::new(MulticalSession::new(MulticalOptions::default(), None, now)),
-            Box::new(Iec61107Session::new(Iec61107Options::new(Profile::Ultraheat), now)),
-            Box::new(Iec61107Session::new(Iec61107Options::new(Profile::Kamstrup382), now)),
+            Box::new(Iec62056Session::new(Iec62056Options::new(Profile::Ultraheat), now)),
+            Box::new(Iec62056Session::new(Iec62056Options::new(Profile::Kamstrup382), now)),
         ];
         for mut s in sessions {
             let mut a = s.step(Event::Start);
