@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::event::output::Bus;
+use crate::event::status::InputStatuses;
 use crate::event::{InputEvent, Rules, RulesSettings};
 use crate::mqtt::connection::ConnectSettings;
 use crate::mqtt::publish::PublishSettings;
@@ -169,9 +171,10 @@ pub async fn run_controlled(
     control: mpsc::Receiver<Control>,
 ) -> Result<RunSummary, StartError> {
     let (tx, rx) = mpsc::channel::<InputEvent>(1024);
-    let mut inputs = reload::Inputs::start(&cfg, tx);
+    let statuses = Arc::new(InputStatuses::default());
+    let mut inputs = reload::Inputs::start(&cfg, tx, statuses.clone());
     let summary = tokio::select! {
-        summary = run_with_events(&cfg, rx, shutdown) => summary,
+        summary = run_with_events(&cfg, rx, statuses, shutdown) => summary,
         never = inputs.serve(control) => match never {},
     };
     drop(inputs);
@@ -179,13 +182,15 @@ pub async fn run_controlled(
 }
 
 /// The rules and the outputs, fed from any source of [`InputEvent`]s (tests and tools may
-/// feed it directly).
+/// feed it directly). `statuses` is where the inputs report their health; outputs that show
+/// it read it from there.
 pub async fn run_with_events(
     cfg: &Config,
     mut input_rx: mpsc::Receiver<InputEvent>,
+    statuses: Arc<InputStatuses>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, StartError> {
-    let mut bus = Bus::start(|stopping, ended| outputs::start(cfg, stopping, ended))?;
+    let mut bus = Bus::start(|stopping, ended| outputs::start(cfg, &statuses, stopping, ended))?;
     let mut rules = Rules::new(rules_settings(cfg));
     tracing::info!(broker = %cfg.mqtt.url, base = %cfg.mqtt.base_topic, inputs = cfg.inputs.len(), "meter2mqtt started");
     tokio::pin!(shutdown);

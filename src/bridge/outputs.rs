@@ -3,16 +3,20 @@
 //! Adding an output: write it in its own folder as a task over an
 //! [`crate::event::output::Inbox`] (see `crate::mqtt::output::run`), and add one line here.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, watch};
 
 use super::{connect_settings, publish_settings, StartError};
 use crate::config::Config;
 use crate::event::output::Output;
+use crate::event::status::InputStatuses;
 use crate::mqtt::output::MqttOutputSettings;
 
 /// Start every output of `cfg`.
 pub(super) fn start(
     cfg: &Config,
+    _statuses: &Arc<InputStatuses>,
     stopping: &watch::Receiver<bool>,
     ended: &mpsc::UnboundedSender<&'static str>,
 ) -> Result<Vec<Output>, StartError> {

@@ -13,11 +13,13 @@
 //! every topic; a restart does that cleanly (the last will and `offline` are published, the
 //! queue is flushed). The reload names the sections that need it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
 use crate::config::{Config, InputConfig};
+use crate::event::status::InputStatuses;
 use crate::event::InputEvent;
 use crate::input::supervise::Supervised;
 
@@ -39,6 +41,9 @@ struct Running {
 /// The supervised inputs of a running bridge.
 pub(super) struct Inputs {
     tx: mpsc::Sender<InputEvent>,
+    /// Where the inputs report their health (read by the outputs that show it).
+    #[allow(dead_code)] // the inputs' side is wired in with their health reporting
+    statuses: Arc<InputStatuses>,
     running: Vec<Running>,
     current: Config,
     started: Instant,
@@ -82,7 +87,11 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
 
 impl Inputs {
     /// Start every input of `cfg`.
-    pub(super) fn start(cfg: &Config, tx: mpsc::Sender<InputEvent>) -> Inputs {
+    pub(super) fn start(
+        cfg: &Config,
+        tx: mpsc::Sender<InputEvent>,
+        statuses: Arc<InputStatuses>,
+    ) -> Inputs {
         let running = cfg
             .inputs
             .iter()
@@ -94,6 +103,7 @@ impl Inputs {
             .collect();
         Inputs {
             tx,
+            statuses,
             running,
             current: cfg.clone(),
             started: Instant::now(),
@@ -221,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn reload_restarts_only_what_changed() {
         let (tx, _rx) = mpsc::channel(8);
-        let mut inputs = Inputs::start(&cfg(BASE), tx);
+        let mut inputs = Inputs::start(&cfg(BASE), tx, Arc::default());
         let id = |inputs: &Inputs, name: &str| {
             inputs
                 .running

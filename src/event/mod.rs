@@ -27,6 +27,7 @@ use crate::reading::{Quantity, Reading};
 
 pub mod output;
 mod rules;
+pub mod status;
 pub use rules::{Rules, RulesSettings, MIN_OFFLINE_AFTER};
 
 /// What an input tells the bridge.
