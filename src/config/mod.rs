@@ -331,12 +331,18 @@ impl Config {
 }
 
 /// Warn when a config file holding secrets is readable by other users (a Pi is often shared).
+/// Only secrets written *in the file* count: a password given by `METER2MQTT_MQTT__PASSWORD`
+/// is not exposed by the file's mode.
 #[cfg(unix)]
-pub fn world_readable_secret_warning(path: &Path, cfg: &Config) -> Option<String> {
+pub fn world_readable_secret_warning(path: &Path, _cfg: &Config) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let has_secret = cfg.mqtt.password.is_some() || cfg.inputs.iter().any(|i| i.has_secret());
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (has_secret && mode & 0o004 != 0).then(|| {
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode();
+    if mode & 0o004 == 0 || !owned_by_us(&meta) {
+        return None;
+    }
+    let text = String::from_utf8(files::read_config(path).ok()?).ok()?;
+    file_holds_secret(&parse_yaml(&text).ok()?).then(|| {
         format!(
             "{} contains secrets and is readable by other users (mode {:o}); run: chmod 600 {}",
             path.display(),
@@ -344,6 +350,30 @@ pub fn world_readable_secret_warning(path: &Path, cfg: &Config) -> Option<String
             path.display()
         )
     })
+}
+
+/// The secrets a configuration file can hold: `mqtt.password` and a P1 input's
+/// `decryption_key` and `authentication_key`.
+fn file_holds_secret(root: &yaml::Node) -> bool {
+    root.origin_of("mqtt.password").is_some()
+        || (0..)
+            .map_while(|i| root.origin_of(&format!("inputs[{i}]")).map(|_| i))
+            .any(|i| {
+                ["decryption_key", "authentication_key"]
+                    .iter()
+                    .any(|k| root.origin_of(&format!("inputs[{i}].{k}")).is_some())
+            })
+}
+
+/// The file belongs to the user the bridge runs as: only then is `chmod 600` a fix. A
+/// Docker/Kubernetes secret is mounted root-owned and mode 0444 on purpose (the bridge, as
+/// uid 1000, reads it through the "other" bits); warning there would ask for a change that
+/// locks the bridge out.
+#[cfg(unix)]
+fn owned_by_us(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail (POSIX.1-2008).
+    meta.uid() == unsafe { libc::geteuid() }
 }
 
 /// Warn when `mqtt.password_file` is readable by other users: the password in it is then
@@ -354,7 +384,7 @@ pub fn password_file_warning(cfg: &Config) -> Option<String> {
     let path = cfg.mqtt.password_file.as_ref()?;
     let meta = std::fs::metadata(path).ok()?;
     let mode = meta.permissions().mode();
-    (meta.is_file() && mode & 0o004 != 0).then(|| {
+    (meta.is_file() && mode & 0o004 != 0 && owned_by_us(&meta)).then(|| {
         format!(
             "mqtt.password_file {} is readable by other users (mode {:o}); run: chmod 600 {}",
             path.display(),

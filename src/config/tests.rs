@@ -122,3 +122,70 @@ fn password_never_printed() {
     assert!(!dbg.contains("hunter2") && !yaml.contains("hunter2"));
     assert_eq!(cfg.mqtt_password().unwrap().unwrap().expose(), "hunter2");
 }
+
+/// The world-readable warnings fire for secrets the file holds and files the bridge owns,
+/// not for a password from the environment or a root-owned 0444 Docker secret.
+#[cfg(unix)]
+#[test]
+fn world_readable_warnings_only_where_chmod_helps() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |p: &std::path::Path, mode| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(
+        &plain,
+        "inputs:\n  - {name: a, type: p1, host: h, port: 1}\n",
+    )
+    .unwrap();
+    open(&plain, 0o644);
+    let env = [("METER2MQTT_MQTT__PASSWORD", "hunter2")]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+    let cfg = Config::load_with_env(Some(&plain), env).unwrap();
+    assert!(cfg.mqtt.password.is_some());
+    assert_eq!(world_readable_secret_warning(&plain, &cfg), None);
+
+    let secret = dir.path().join("secret.yaml");
+    std::fs::write(
+        &secret,
+        "mqtt: {password: hunter2}\ninputs:\n  - {name: a, type: p1, host: h, port: 1}\n",
+    )
+    .unwrap();
+    open(&secret, 0o644);
+    let cfg = Config::load_with_env(Some(&secret), []).unwrap();
+    let w = world_readable_secret_warning(&secret, &cfg).expect("warns");
+    assert!(w.contains("chmod 600") && !w.contains("hunter2"), "{w}");
+    open(&secret, 0o600);
+    assert_eq!(world_readable_secret_warning(&secret, &cfg), None);
+
+    let key = dir.path().join("key.yaml");
+    std::fs::write(
+        &key,
+        "inputs:\n  - {name: a, type: p1, host: h, port: 1}\n  - name: b\n    type: p1\n    host: h\n    port: 2\n    decryption_key: 000102030405060708090A0B0C0D0E0F\n",
+    )
+    .unwrap();
+    open(&key, 0o644);
+    let cfg = Config::load_with_env(Some(&key), []).unwrap();
+    assert!(world_readable_secret_warning(&key, &cfg).is_some());
+
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, "hunter2\n").unwrap();
+    open(&pw, 0o444);
+    let mut cfg = Config::default();
+    cfg.mqtt.password_file = Some(pw.clone());
+    assert!(password_file_warning(&cfg).is_some());
+    // A Docker secret: root-owned, 0444, read by uid 1000 through the "other" bits. Only
+    // root can hand a file to another owner, so this half runs where the suite runs as root.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&pw, Some(4242), None).unwrap();
+        assert_eq!(password_file_warning(&cfg), None);
+        std::os::unix::fs::chown(&secret, Some(4242), None).unwrap();
+        open(&secret, 0o644);
+        assert_eq!(
+            world_readable_secret_warning(&secret, &Config::default()),
+            None
+        );
+    }
+}
