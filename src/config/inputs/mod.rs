@@ -284,11 +284,4 @@ impl InputConfig {
             ),
         }
     }
-
-    pub(super) fn has_secret(&self) -> bool {
-        match self {
-            InputConfig::P1(c) => c.decryption_key.is_some(),
-            _ => false,
-        }
-    }
 }
