@@ -561,3 +561,43 @@ fn serve_allow_refuses_others_and_a_busy_port_leaves_the_bridge_running() {
     assert!(refused.bytes().is_empty(), "a refused client gets nothing");
     drop(taken);
 }
+
+/// An encrypted input (Luxembourg Smarty) serves the decrypted telegram: the plain text from
+/// `/` to its CRC that the GCM frame carries, and the line end after it (the frame has none).
+/// The frame is the Luxembourg specification's example (corpus athombv `encrypted/`, with the
+/// keys its tests use).
+#[test]
+fn an_encrypted_input_serves_the_decrypted_telegram() {
+    use meter2mqtt::protocol::dsmr::{decrypt, Keys};
+    let (dkey, akey) = (
+        "0123456789abcdef0123456789abcdef",
+        "ffeeddccbbaa99887766554433221100",
+    );
+    let hex = String::from_utf8(common::read(
+        "athombv_node_dsmr_parser/encrypted/dsmr-luxembourgh-spec-example-with-aad.txt",
+    ))
+    .unwrap();
+    let hex: String = hex.split_whitespace().collect();
+    let frame: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let plain = decrypt(&frame, &Keys::from_hex(dkey, Some(akey)).unwrap()).unwrap();
+    assert!(plain.starts_with(b"/Lux5") && plain.ends_with(b"!8B52"));
+    let broker = Broker::start();
+    let mut pty = Pty::open().unwrap();
+    let keys = format!("    decryption_key: {dkey}\n    authentication_key: {akey}\n");
+    let mut bridge = Bridge::start(&config(&broker, "srv", &p1_input("lux", &pty, &keys)));
+    let port = served_port(&bridge, "lux");
+    let client = Reader::connect(port);
+    wait_lines(&bridge, "P1 client connected", 1);
+    feed(&mut pty, &frame);
+    bridge.wait_log("inner CRC mismatch", T);
+    std::thread::sleep(Duration::from_millis(500));
+    bridge.terminate();
+    let got = client.bytes();
+    assert!(
+        got == [&plain[..], b"\r\n"].concat(),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+}

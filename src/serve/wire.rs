@@ -9,7 +9,8 @@ use std::sync::Arc;
 /// Why the line end is added here: a telegram ends with `!`, the CRC (DSMR 4+, none on
 /// DSMR 2.2/3) and CR LF (DSMR 5.0.2 §6.2; `shared/notes/dsmr.md` "Framing"). The decoder ends
 /// a frame at its fourth CRC digit, before that CR LF may even have arrived, so the frame
-/// holds no line end, and the readers clients run need it (`dsmr_parser`'s buffer looks for
+/// holds no line end (nor does the plain text inside an encrypted frame: the Luxembourg
+/// specification's example ends at `!8B52`), and the readers clients run need it (`dsmr_parser`'s buffer looks for
 /// `!` + CRC + `\r\n`). The line end is the telegram's own: CR LF, or a bare LF where its lines
 /// end in bare LF (a relay or capture that lost the CRs: `CrcStatus::ValidAfterCrlf`). A
 /// DSMR 2.2 telegram that never got its `!` (`CrcStatus::Unterminated`) already ends with its
