@@ -75,8 +75,34 @@ struct Reader {
 
 impl Reader {
     fn connect(port: u16) -> Reader {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(T)).unwrap();
+        Reader::from_stream(s)
+    }
+
+    /// [`Reader::connect`], and a thread that sends `n` bytes of junk on the same connection
+    /// (returning how many it could send).
+    fn connect_talking(port: u16, n: usize) -> (Reader, std::thread::JoinHandle<usize>) {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(T)).unwrap();
+        let mut w = s.try_clone().unwrap();
+        w.set_write_timeout(Some(T)).unwrap();
+        let talker = std::thread::spawn(move || {
+            let chunk = b"/junk!\r\n0-0:96.1.1(xx)\r\n".repeat(2048);
+            let mut sent = 0;
+            while sent < n {
+                let k = chunk.len().min(n - sent);
+                if w.write_all(&chunk[..k]).is_err() {
+                    break;
+                }
+                sent += k;
+            }
+            sent
+        });
+        (Reader::from_stream(s), talker)
+    }
+
+    fn from_stream(mut s: TcpStream) -> Reader {
         let handle = std::thread::spawn(move || {
             let mut got = Vec::new();
             let mut buf = [0u8; 4096];
@@ -282,7 +308,9 @@ fn socat_dsmr_parser_and_a_plain_client_get_the_accepted_telegrams_byte_for_byte
     let dir = tempfile::tempdir().unwrap();
     let socat_out = dir.path().join("socat.out");
     let mut socat = socat_client(port, &socat_out);
-    let plain = Reader::connect(port);
+    // The plain client also talks: 4 MiB the bridge must read and drop (were they not read,
+    // the client's writes would block once the socket buffers are full).
+    let (plain, talker) = Reader::connect_talking(port, 4 << 20);
     let mut python = dsmr_parser_client(port, N);
     let clients = 2 + usize::from(python.is_some());
     wait_lines(&bridge, "P1 client connected", clients);
@@ -326,6 +354,11 @@ fn socat_dsmr_parser_and_a_plain_client_get_the_accepted_telegrams_byte_for_byte
         String::from_utf8(out.stdout).unwrap()
     });
     bridge.terminate();
+    assert_eq!(
+        talker.join().unwrap(),
+        4 << 20,
+        "the bridge read what the client sent"
+    );
     let got = plain.bytes();
     let _ = socat.wait();
     let socat_got = std::fs::read(&socat_out).unwrap();
