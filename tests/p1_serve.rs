@@ -308,9 +308,9 @@ fn socat_dsmr_parser_and_a_plain_client_get_the_accepted_telegrams_byte_for_byte
     let dir = tempfile::tempdir().unwrap();
     let socat_out = dir.path().join("socat.out");
     let mut socat = socat_client(port, &socat_out);
-    // The plain client also talks: 4 MiB the bridge must read and drop (were they not read,
-    // the client's writes would block once the socket buffers are full).
-    let (plain, talker) = Reader::connect_talking(port, 4 << 20);
+    // The plain client also talks: 16 MiB the bridge must read and drop (were they not read,
+    // the client's writes would block once the socket buffers, at most 4 MiB here, are full).
+    let (plain, talker) = Reader::connect_talking(port, 16 << 20);
     let mut python = dsmr_parser_client(port, N);
     let clients = 2 + usize::from(python.is_some());
     wait_lines(&bridge, "P1 client connected", clients);
@@ -356,7 +356,7 @@ fn socat_dsmr_parser_and_a_plain_client_get_the_accepted_telegrams_byte_for_byte
     bridge.terminate();
     assert_eq!(
         talker.join().unwrap(),
-        4 << 20,
+        16 << 20,
         "the bridge read what the client sent"
     );
     let got = plain.bytes();

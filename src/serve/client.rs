@@ -109,7 +109,7 @@ async fn serve_client(
     // sends (a terminal, a reader that pings) must neither fill our socket buffers nor stop
     // its telegrams. A client that half-closes (`nc` after its stdin ends) still reads.
     let read = async {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; 4096];
         loop {
             match reader.read(&mut buf).await {
                 Ok(0) => std::future::pending::<()>().await,

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 pub use client::{QUEUE_BYTES, QUEUE_TELEGRAMS};
-pub use server::SOCKET_SEND_BUFFER;
+pub use server::{SOCKET_RECV_BUFFER, SOCKET_SEND_BUFFER};
 pub use wire::telegram_bytes;
 
 use crate::config::{Config, InputConfig};

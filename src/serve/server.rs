@@ -17,8 +17,12 @@ use super::ServeSettings;
 /// the kernel's autotuning, which would let a client that does not read hold megabytes: with
 /// it, a client costs at most this plus its queue. A minute of DSMR 5 telegrams fits.
 pub const SOCKET_SEND_BUFFER: u32 = 32 * 1024;
+/// The kernel's receive buffer of every client socket: what a client sends is read and
+/// dropped, so a client that floods us costs at most this in the kernel, not the megabytes
+/// receive autotuning allows.
+pub const SOCKET_RECV_BUFFER: u32 = 4 * 1024;
 
-/// A listening socket for `addr`, with the send buffer above and address reuse (a restarted
+/// A listening socket for `addr`, with the buffer sizes above and address reuse (a restarted
 /// bridge gets its port back while old connections linger in TIME_WAIT).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
@@ -27,6 +31,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.set_send_buffer_size(SOCKET_SEND_BUFFER)?;
+    socket.set_recv_buffer_size(SOCKET_RECV_BUFFER)?;
     socket.bind(addr)?;
     socket.listen(128)
 }
