@@ -11,6 +11,10 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have file || missing+=(file)
 have openssl || missing+=(openssl)
+# tests/p1_serve.rs: socat reads the re-served P1 stream; Python runs dsmr_parser (below).
+have socat || missing+=(socat)
+have python3 || missing+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
@@ -18,6 +22,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Python packages the integration tests run, in one venv (tests find it through PYENV):
+# dsmr-parser, the P1 library Home Assistant's DSMR integration uses (tests/p1_serve.rs).
+export PYENV="${PYENV:-target/pyenv}"
+[ -x "$PYENV/bin/python" ] || python3 -m venv "$PYENV"
+for pkg in dsmr-parser; do
+  "$PYENV/bin/python" -m pip show -q "$pkg" >/dev/null 2>&1 ||
+    "$PYENV/bin/python" -m pip install -q "$pkg" ||
+    { echo "!!! pip could not install $pkg (no network?): the tests that need it skip !!!"; export PYENV_OFFLINE=1; }
+done
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

@@ -32,6 +32,8 @@ pub mod input;
 pub mod mqtt;
 pub mod protocol;
 pub mod reading;
+#[cfg(feature = "bridge")]
+pub mod serve;
 pub mod sim;
 pub mod time;
 #[cfg(feature = "bridge")]

@@ -392,3 +392,64 @@ fn demo_with_embedded_broker_serves_states_and_discovery() {
         "stopped after {elapsed:?}"
     );
 }
+
+/// Issue 15: the demo re-serves its DSMR 5 meter over TCP and prints where; a plain client
+/// there gets whole telegrams that the decoder accepts (CRC valid), of the DSMR 5 meter.
+#[test]
+fn demo_serves_its_dsmr5_meter_over_tcp_on_the_port_it_prints() {
+    use meter2mqtt::protocol::dsmr::{CrcStatus, DecoderOptions, P1Decoder, P1Event};
+    use std::io::Read;
+    let broker = Broker::start();
+    let mut demo = Demo::start(&["--mqtt", &broker.url(), "--serve-port", "0"]);
+    let deadline = Instant::now() + T;
+    let port: u16 = loop {
+        let out = demo.output();
+        let found = out
+            .lines()
+            .find(|l| l.contains("P1 over TCP"))
+            .and_then(|l| l.split("127.0.0.1:").nth(1))
+            .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no P1 port printed\n{out}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{port}: {e}\n{}", demo.output());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut dec = P1Decoder::new(DecoderOptions::default());
+    let now = meter2mqtt::time::Timestamp::new(2025, 1, 1, 0, 0, 0, 0).unwrap();
+    let mut telegrams = Vec::new();
+    while telegrams.len() < 2 {
+        let n = s.read(&mut buf).expect("read the served telegrams");
+        assert!(n > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+        dec.push(&buf[..n]);
+        while let Some(ev) = dec.next_event(now) {
+            match ev {
+                P1Event::Telegram(t) => telegrams.push(t),
+                P1Event::Rejected(r) => panic!("served bytes rejected: {r}"),
+            }
+        }
+    }
+    assert_eq!(got.first(), Some(&b'/'), "starts with a whole telegram");
+    for t in &telegrams {
+        assert_eq!(t.crc, CrcStatus::Valid);
+        assert!(
+            t.raw.starts_with(b"/Ene5\\T210-D ESMR5.0"),
+            "the DSMR 5 meter"
+        );
+    }
+    let (status, _) = demo.wait(EXIT_TIMEOUT);
+    assert!(status.success(), "exit status {status}\n{}", demo.output());
+}

@@ -27,10 +27,17 @@ pub(super) fn start(
         qos: cfg.mqtt.qos,
         ha_status_topic: cfg.homeassistant.status_topic.clone(),
     };
-    Ok(vec![
+    let mut outputs = vec![
         Output::spawn("mqtt", stopping, ended, |inbox| {
             crate::mqtt::output::run(mqtt, inbox)
         }),
-        // history, http, metrics, raw TCP: one line each here.
-    ])
+        // history, http, metrics: one line each here.
+    ];
+    let serve = crate::serve::settings(cfg);
+    if !serve.is_empty() {
+        outputs.push(Output::spawn("serve", stopping, ended, |inbox| {
+            crate::serve::run(serve, inbox)
+        }));
+    }
+    Ok(outputs)
 }

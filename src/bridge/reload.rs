@@ -82,6 +82,11 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if format!("{:?}", old.log) != format!("{:?}", new.log) {
         changed.push("log");
     }
+    // The P1 TCP re-serve is an output, started once with the bridge.
+    let serve = |c: &Config| format!("{:?}", crate::serve::settings(c));
+    if serve(old) != serve(new) {
+        changed.push("inputs[].serve");
+    }
     changed
 }
 
@@ -213,6 +218,8 @@ mod tests {
         assert_eq!(needs_restart(&b, &c), ["mqtt"], "a new password");
         let d = cfg(&format!("publish:\n  on_change: true\n{BASE}"));
         assert_eq!(needs_restart(&a, &d), ["publish"]);
+        let e = cfg(&BASE.replace("port: 10}", "port: 10, serve: \"127.0.0.1:2001\"}"));
+        assert_eq!(needs_restart(&a, &e), ["inputs[].serve"]);
     }
 
     #[test]

@@ -34,6 +34,18 @@ pub struct DemoArgs {
     /// Do not print the live view.
     #[arg(long)]
     pub quiet: bool,
+    /// Re-serve the DSMR 5 meter's telegrams over TCP on this port of 127.0.0.1 (a free one
+    /// if it is taken; 0: always a free one).
+    #[arg(long, default_value_t = 2001)]
+    pub serve_port: u16,
+}
+
+/// `port` on 127.0.0.1 if it is free, else a free one (demos run side by side in tests).
+fn free_serve_port(port: u16) -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+        .and_then(|l| l.local_addr())
+        .map_or(port, |a| a.port())
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -147,6 +159,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut inputs = String::new();
         let mut keep = Vec::new();
+        let serve_port = free_serve_port(args.serve_port);
         for (name, flavour, seed) in [
             ("nl_dsmr5", Flavour::Dsmr5, 1),
             ("nl_dsmr22", Flavour::Dsmr22, 3),
@@ -159,8 +172,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             )
             .context("creating a pseudo-terminal for a simulated meter")?;
             keep.push(handle);
+            // The DSMR 5 meter is re-served over TCP, as `serve:` does for a real one.
+            let serve = match flavour {
+                Flavour::Dsmr5 => format!(", serve: \"127.0.0.1:{serve_port}\""),
+                _ => String::new(),
+            };
             inputs.push_str(&format!(
-                "  - {{name: {name}, type: p1, device: \"{}\"}}\n",
+                "  - {{name: {name}, type: p1, device: \"{}\"{serve}}}\n",
                 path.display()
             ));
         }
@@ -209,6 +227,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         outln!("  watch it:        mosquitto_sub -h {} -p {} -t 'meter2mqtt/#' -v", broker.host, broker.port);
         outln!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);
         outln!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
+        outln!("  P1 over TCP:     the DSMR 5 meter's telegrams on 127.0.0.1:{serve_port} (Home Assistant DSMR integration:");
+        outln!("                   connection over network, host 127.0.0.1, port {serve_port}, DSMR 5; or socat - TCP:127.0.0.1:{serve_port})");
         outln!("Ctrl-C stops.\n");
         if !args.quiet {
             tokio::spawn(live_view(broker.clone()));

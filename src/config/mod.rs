@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use inputs::{
     BccConfig, Iec62056Config, InputConfig, KmpConfig, Link, MulticalConfig, P1Config, P1Preset,
-    RequestLine, RequestMode, SerialLine, TerminatorConfig,
+    RequestLine, RequestMode, SerialLine, ServeAddr, TerminatorConfig, SERVE_CLIENTS_MAX,
 };
 pub use secret::Secret;
 

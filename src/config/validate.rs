@@ -218,6 +218,7 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         let mut links: HashMap<String, String> = HashMap::new();
+        let mut served = HashMap::new();
         for (i, input) in self.inputs.iter().enumerate() {
             let key = format!("inputs[{i}]");
             if !names.insert(input.name()) {
@@ -227,6 +228,18 @@ impl Config {
                 ));
             }
             input.validate(&key).map_err(to_config)?;
+            if let super::InputConfig::P1(p) = input {
+                let addr = p.serve_addr(&key).map_err(to_config)?.map(|s| s.addr);
+                if let Some(first) = addr
+                    .filter(|a| a.port() != 0)
+                    .and_then(|a| served.insert(a, input.name()))
+                {
+                    return Err(invalid(
+                        format!("{key}.serve"),
+                        format!("input `{first}` already serves on this address"),
+                    ));
+                }
+            }
             if let Some(link) = input.link() {
                 let id = link_identity(&link);
                 if let Some(first) = links.insert(id.clone(), input.name().to_string()) {

@@ -19,7 +19,7 @@ pub use crate::transport::{Endpoint as Link, RequestLine};
 pub use iec62056::{BccConfig, Iec62056Config};
 pub use kmp::KmpConfig;
 pub use multical::{MulticalConfig, TerminatorConfig};
-pub use p1::{P1Config, P1Preset, RequestMode};
+pub use p1::{P1Config, P1Preset, RequestMode, ServeAddr, SERVE_CLIENTS_MAX};
 
 /// One input (one meter connection). `type` selects the protocol; `name` identifies it in logs
 /// and is the fallback meter id. Serial and TCP links share one type per protocol: give

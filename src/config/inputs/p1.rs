@@ -103,6 +103,28 @@ pub struct P1Config {
     /// Consecutive rejected telegrams before serial auto-detection starts over.
     #[serde(default = "ten")]
     pub redetect_after: u32,
+    /// Re-serve every accepted telegram over TCP on this `IP:PORT` (`0.0.0.0:2001`,
+    /// `[::]:2001`; port 0 picks a free one) for other P1 readers (issue 15). Off when absent.
+    #[serde(default)]
+    pub serve: Option<String>,
+    /// Clients `serve` accepts: addresses or CIDR blocks (`192.168.1.0/24`, `::1`); every
+    /// client when empty.
+    #[serde(default)]
+    pub serve_allow: Vec<String>,
+    /// Clients `serve` keeps at once; one more is refused.
+    #[serde(default = "thirty_two")]
+    pub serve_clients: usize,
+}
+
+/// The most clients one served input keeps at once (each holds a socket and a small queue).
+pub const SERVE_CLIENTS_MAX: usize = 1024;
+
+/// `serve` and `serve_allow` of a P1 input, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeAddr {
+    pub addr: std::net::SocketAddr,
+    pub allow: Vec<ipnet::IpNet>,
+    pub clients: usize,
 }
 
 impl P1Config {
@@ -126,6 +148,25 @@ impl P1Config {
 
 fn ten() -> u32 {
     10
+}
+fn thirty_two() -> usize {
+    32
+}
+
+/// One `serve_allow` entry: a CIDR block, or a bare address (that one host).
+fn parse_allow(key: &str, text: &str) -> Result<ipnet::IpNet, Problem> {
+    let t = text.trim();
+    t.parse::<ipnet::IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            Problem::new(
+                key,
+                format!(
+                    "`{text}` is not an address or CIDR block (192.168.1.0/24, 10.0.0.7, fd00::/8)"
+                ),
+            )
+        })
 }
 fn auto() -> P1Preset {
     P1Preset::Auto
@@ -157,6 +198,42 @@ fn check_hex_key(key: &str, value: &Option<Secret>) -> Result<(), Problem> {
 }
 
 impl P1Config {
+    /// The checked `serve` settings, `None` when the input is not served.
+    pub fn serve_addr(&self, key: &str) -> Result<Option<ServeAddr>, Problem> {
+        let Some(text) = &self.serve else {
+            if !self.serve_allow.is_empty() {
+                return Err(Problem::new(
+                    format!("{key}.serve_allow"),
+                    "needs `serve: IP:PORT`",
+                ));
+            }
+            return Ok(None);
+        };
+        let addr = text.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+            Problem::new(
+                format!("{key}.serve"),
+                format!("`{text}` is not IP:PORT (0.0.0.0:2001 for every interface, 127.0.0.1:2001, [::]:2001)"),
+            )
+        })?;
+        let allow = self
+            .serve_allow
+            .iter()
+            .enumerate()
+            .map(|(i, a)| parse_allow(&format!("{key}.serve_allow[{i}]"), a))
+            .collect::<Result<_, _>>()?;
+        if !(1..=SERVE_CLIENTS_MAX).contains(&self.serve_clients) {
+            return Err(Problem::new(
+                format!("{key}.serve_clients"),
+                format!("must be 1-{SERVE_CLIENTS_MAX}"),
+            ));
+        }
+        Ok(Some(ServeAddr {
+            addr,
+            allow,
+            clients: self.serve_clients,
+        }))
+    }
+
     pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         let link = link_of(key, &self.device, &self.host, self.port)?;
         if matches!(link, Link::Serial(_)) {
@@ -218,6 +295,69 @@ impl P1Config {
                 "needs decryption_key too",
             ));
         }
+        self.serve_addr(key)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod serve_tests {
+    use crate::config::{Config, InputConfig};
+
+    fn p1(extra: &str) -> Result<Config, String> {
+        Config::from_yaml(&format!(
+            "inputs:\n  - name: p1\n    type: p1\n    device: /dev/null\n{extra}"
+        ))
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn serve_is_off_by_default_and_checked_when_given() {
+        let cfg = p1("").unwrap();
+        let InputConfig::P1(p) = &cfg.inputs[0] else {
+            panic!()
+        };
+        assert_eq!(p.serve_addr("k").unwrap(), None);
+        assert_eq!(p.serve_clients, 32);
+        let cfg =
+            p1("    serve: \"[::]:2001\"\n    serve_allow: [192.168.1.7/24, \"::1\"]\n").unwrap();
+        let InputConfig::P1(p) = &cfg.inputs[0] else {
+            panic!()
+        };
+        let s = p.serve_addr("k").unwrap().unwrap();
+        assert_eq!(s.addr.to_string(), "[::]:2001");
+        // A block is kept as the network it names; a bare address is that one host.
+        let allow: Vec<String> = s.allow.iter().map(|n| n.to_string()).collect();
+        assert_eq!(allow, ["192.168.1.0/24", "::1/128"]);
+        for (extra, key) in [
+            ("    serve: localhost:2001\n", "inputs[0].serve"),
+            ("    serve: 2001\n", "inputs[0].serve"),
+            (
+                "    serve: 0.0.0.0:2001\n    serve_allow: [10.0.0]\n",
+                "inputs[0].serve_allow[0]",
+            ),
+            ("    serve_allow: [10.0.0.0/8]\n", "inputs[0].serve_allow"),
+            (
+                "    serve: 0.0.0.0:2001\n    serve_clients: 0\n",
+                "inputs[0].serve_clients",
+            ),
+        ] {
+            let e = p1(extra).unwrap_err();
+            assert!(e.contains(&format!("`{key}`")), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn two_inputs_cannot_serve_on_one_address() {
+        let e = Config::from_yaml(
+            "inputs:\n  - {name: a, type: p1, device: /dev/null, serve: \"0.0.0.0:2001\"}\n  \
+             - {name: b, type: p1, host: relay, port: 1, serve: \"0.0.0.0:2001\"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`inputs[1].serve`") && e.contains("input `a`"),
+            "{e}"
+        );
     }
 }

@@ -17,6 +17,10 @@ fn energy_dashboard_pairs() {
         classes(&q::POWER_IMPORT),
         (Some("power"), Some("measurement"))
     );
+    // Computed import minus export (issue 15): a signed measurement, never a counter.
+    let net = &crate::protocol::dsmr::quantities::POWER_NET;
+    assert_eq!(classes(net), (Some("power"), Some("measurement")));
+    assert_eq!(net.unit, Unit::W);
     assert_eq!(classes(&q::TARIFF), (Some("enum"), None));
     let gcal = Quantity::shared(QuantityDef::new(
         "heat_energy",
@@ -36,6 +40,8 @@ fn domoticz_pairs_each_counter_with_its_direction() {
         &q::POWER_EXPORT,
         &q::POWER_IMPORT_L1,
         &q::POWER_EXPORT_L2,
+        // The computed net power must not take a counter's usage field from its direction.
+        &crate::protocol::dsmr::quantities::POWER_NET,
     ];
     let common = |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     for (kwh, want) in [

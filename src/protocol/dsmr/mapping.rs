@@ -25,6 +25,26 @@ fn tracks_energy(o: Obis) -> bool {
     o.a == 1 && o.d == 8 && o.e <= 4 && matches!(o.c, 1 | 2)
 }
 
+/// Where `o` is an active power the computed net power is made from (see
+/// [`Builder::computed_net_power`]): `(slot, import)`, slot 0 the total (`1-0:1.7.0` /
+/// `1-0:2.7.0`), 1..3 the phases (`21/22`, `41/42`, `61/62.7.0`; DSMR 5.0.2 §6.12).
+fn tracks_power(o: Obis) -> Option<(usize, bool)> {
+    if o.a != 1 || o.d != 7 || o.e != 0 {
+        return None;
+    }
+    Some(match o.c {
+        1 => (0, true),
+        2 => (0, false),
+        21 => (1, true),
+        22 => (1, false),
+        41 => (2, true),
+        42 => (2, false),
+        61 => (3, true),
+        62 => (3, false),
+        _ => return None,
+    })
+}
+
 /// Everything collected from one telegram before the readings are built.
 pub struct Builder<'a> {
     pub time: Option<Timestamp>,
@@ -42,6 +62,10 @@ pub struct Builder<'a> {
     /// Which of 1.8.0, 1.8.1..4, 2.8.0, 2.8.1..4 were seen (for the computed totals).
     pub import: [Option<Decimal>; 5],
     pub export: [Option<Decimal>; 5],
+    /// Active power delivered to (import) and received from (export) the grid, in W: the
+    /// total, then L1..L3 (for the computed net power).
+    pub power_import: [Option<Decimal>; 4],
+    pub power_export: [Option<Decimal>; 4],
 }
 
 impl<'a> Builder<'a> {
@@ -58,6 +82,8 @@ impl<'a> Builder<'a> {
             channels: Channels::default(),
             import: [None; 5],
             export: [None; 5],
+            power_import: [None; 4],
+            power_export: [None; 4],
         }
     }
 
@@ -121,6 +147,15 @@ impl<'a> Builder<'a> {
                 1 => self.import[o.e as usize] = Some(v),
                 2 => self.export[o.e as usize] = Some(v),
                 _ => {}
+            }
+        } else if let Some((slot, import)) = tracks_power(o) {
+            let regs = if import {
+                &mut self.power_import
+            } else {
+                &mut self.power_export
+            };
+            if let Some(r) = regs.get_mut(slot) {
+                *r = Some(v);
             }
         }
     }
@@ -336,6 +371,35 @@ impl<'a> Builder<'a> {
                 if let Some(sum) = units::add(t1, t2) {
                     self.push(quantity, Value::Number(sum));
                 }
+            }
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// Append the net power the meter does not send: import minus export (W, signed: negative
+    /// while the house exports), for the total and for each phase, wherever the telegram has
+    /// both directions. A P1 meter sends import and export power as two non-negative registers
+    /// (`1-0:1.7.0` "Actual electricity power delivered (+P)" and `1-0:2.7.0` "... received
+    /// (-P)", per phase `21/22`, `41/42`, `61/62.7.0`: DSMR 5.0.2 §6.12), of which at most one
+    /// is non-zero; automations ("boiler on while exporting") and dashboards want one number.
+    /// Computed here, next to the registers and exact (no float), so every output gets the
+    /// same value and data still flows one way.
+    pub fn computed_net_power(&mut self) {
+        const NET: [crate::reading::Quantity; 4] = [
+            dq::POWER_NET,
+            dq::POWER_NET_L1,
+            dq::POWER_NET_L2,
+            dq::POWER_NET_L3,
+        ];
+        for (i, quantity) in NET.into_iter().enumerate() {
+            let (Some(Some(import)), Some(Some(export))) =
+                (self.power_import.get(i), self.power_export.get(i))
+            else {
+                continue;
+            };
+            if let Some(net) = units::sub(*import, *export) {
+                self.push(quantity, Value::Number(net.normalize()));
             }
         }
     }

@@ -67,6 +67,12 @@ quantities! {
     VOLTAGE_SWELLS_L1 = ("voltage_swells_l1", "Voltage swells L1", None, Count).diagnostic().disabled();
     VOLTAGE_SWELLS_L2 = ("voltage_swells_l2", "Voltage swells L2", None, Count).diagnostic().disabled();
     VOLTAGE_SWELLS_L3 = ("voltage_swells_l3", "Voltage swells L3", None, Count).diagnostic().disabled();
+    /// Computed, not sent: `1-0:1.7.0` minus `1-0:2.7.0` (W, signed; negative while exporting),
+    /// per phase `21.7.0 - 22.7.0` etc. (see `mapping::Builder::computed_net_power`).
+    POWER_NET = ("power_net", "Power net", W, Power);
+    POWER_NET_L1 = ("power_net_l1", "Power net L1", W, Power).disabled();
+    POWER_NET_L2 = ("power_net_l2", "Power net L2", W, Power).disabled();
+    POWER_NET_L3 = ("power_net_l3", "Power net L3", W, Power).disabled();
     /// `1-0:1.4.0`: average import power of the running quarter hour (e-MUCS P1 capacity tariff).
     POWER_AVERAGE_15MIN = ("power_average_15min", "Power average 15 min", W, Power);
     /// `1-0:1.6.0`: this month's highest quarter-hour average and when it happened (e-MUCS).

@@ -217,6 +217,7 @@ fn build(
         }
     }
     b.computed_totals();
+    b.computed_net_power();
     caches.values = Some(b.values.len().min(MAX_VALUES_HINT));
     let info = Arc::new(meter_info(&header, &b, crc, opts));
 

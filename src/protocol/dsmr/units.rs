@@ -97,6 +97,11 @@ pub fn add(a: Decimal, b: Decimal) -> Option<Decimal> {
     Some(Decimal::new(scale(a)?.checked_add(scale(b)?)?, e))
 }
 
+/// `a - b`, exact, or `None` on overflow.
+pub fn sub(a: Decimal, b: Decimal) -> Option<Decimal> {
+    add(a, Decimal::new(b.mantissa().checked_neg()?, b.exponent()))
+}
+
 /// The mean of `values`, rounded half away from zero to 3 decimals.
 pub fn mean(values: &[Decimal]) -> Option<Decimal> {
     let n = values.len() as i128;
@@ -157,6 +162,9 @@ mod tests {
     #[test]
     fn add_and_mean() {
         assert_eq!(add(d("1.5"), d("2.25")).unwrap().to_string(), "3.75");
+        assert_eq!(sub(d("0"), d("1.193")).unwrap().to_string(), "-1.193");
+        assert_eq!(sub(d("2.5"), d("0.25")).unwrap().to_string(), "2.25");
+        assert_eq!(sub(d("0"), Decimal::new(i64::MIN, 0)), None);
         assert_eq!(
             mean(&[d("4329"), d("4529")]).unwrap().to_string(),
             "4429.000"
