@@ -55,12 +55,15 @@ mod telegram;
 mod timestamp;
 mod units;
 mod values;
+mod warning;
 
 pub use self::crc::{crc16_arc, crc16_arc_crlf};
 pub use encrypted::{decrypt, DecryptError, KeyError, Keys};
 pub use framer::{MAX_QUEUED, MAX_TELEGRAM};
 pub use obis::Obis;
 pub use telegram::{parse_telegram, parse_unchecked};
+pub use timestamp::TimeError;
+pub use warning::TelegramWarning;
 
 use std::fmt;
 
@@ -126,7 +129,7 @@ pub struct Telegram {
     pub channels: Vec<Option<u8>>,
     /// Things that were skipped or replaced (malformed lines, bad sub-meter clocks). The caller
     /// logs them (once per distinct text is enough); they never stop the other values.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<TelegramWarning>,
 }
 
 /// Why bytes did not become a telegram.
