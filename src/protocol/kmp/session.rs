@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::codec::{
     self, MeterType, RegisterEntry, CMD_GET_REGISTER, CMD_GET_SERIAL, CMD_GET_TYPE,
 };
+use super::failure::KmpFailure;
 use super::frame::{Frame, FrameError, Push, Received, Receiver};
 use super::registers::{map_entry, Mapped};
 use crate::protocol::{Action, Event, PollError, PollSession};
@@ -40,11 +41,28 @@ const ASSUMED_VALUE_LEN: usize = 4;
 /// Warnings kept per poll: a line spewing ACKs or foreign frames must not grow memory.
 const MAX_WARNINGS: usize = 32;
 
+/// One request of a KMP poll (its `Display` names it as the logs do: `GetRegister [0x003c]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Request {
+pub enum Request {
+    /// GetSerialNo.
     Serial,
+    /// GetType.
     Type,
+    /// GetRegister for these register ids.
     Registers(Vec<u16>),
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Serial => f.write_str("GetSerialNo"),
+            Request::Type => f.write_str("GetType"),
+            Request::Registers(ids) => {
+                let list: Vec<String> = ids.iter().map(|id| format!("{id:#06x}")).collect();
+                write!(f, "GetRegister [{}]", list.join(", "))
+            }
+        }
+    }
 }
 
 impl Request {
@@ -191,7 +209,7 @@ impl KmpSession {
             Request::Serial => Ok(codec::get_serial_request(address)),
             Request::Type => Ok(codec::get_type_request(address)),
             Request::Registers(ids) => codec::get_register_request(address, ids)
-                .map_err(|e| PollError::BadReply(e.to_string())),
+                .map_err(|e| PollError::BadReply(KmpFailure::Request(e).into())),
         }
     }
 
@@ -235,10 +253,13 @@ impl KmpSession {
         }
         let tries = u32::from(self.config.retries) + 1;
         if !self.answered {
-            return self.finish(Err(match error {
-                PollError::NoAnswer(m) => PollError::NoAnswer(format!("{m} (after {tries} tries)")),
-                PollError::BadReply(m) => PollError::BadReply(format!("{m} (after {tries} tries)")),
-            }));
+            return self.finish(Err(error.map(|failure| {
+                KmpFailure::Retried {
+                    failure: Box::new(failure),
+                    tries,
+                }
+                .into()
+            })));
         }
         self.warn(format!("{error} (after {tries} tries); request skipped"));
         if let Request::Registers(ids) = &self.plan[self.current] {
@@ -255,15 +276,9 @@ impl KmpSession {
         }
     }
 
-    fn describe_current(&self) -> String {
-        match &self.plan[self.current] {
-            Request::Serial => "GetSerialNo".into(),
-            Request::Type => "GetType".into(),
-            Request::Registers(ids) => {
-                let list: Vec<String> = ids.iter().map(|id| format!("{id:#06x}")).collect();
-                format!("GetRegister [{}]", list.join(", "))
-            }
-        }
+    /// The request in flight.
+    fn current_request(&self) -> Request {
+        self.plan[self.current].clone()
     }
 
     fn on_input(&mut self, mut bytes: &[u8]) -> Action {
@@ -271,7 +286,7 @@ impl KmpSession {
             match self.rx.push(bytes) {
                 Push::NeedMore => return Action::ContinueRead,
                 Push::Failed { error, .. } => {
-                    return self.failed_attempt(frame_error(&self.describe_current(), error))
+                    return self.failed_attempt(frame_error(self.current_request(), error))
                 }
                 Push::Complete { received, consumed } => {
                     bytes = bytes.get(consumed..).unwrap_or(&[]);
@@ -287,9 +302,7 @@ impl KmpSession {
                             self.warn(format!(
                                 "ignored a frame for address {:#04x} command {:#04x} while \
                                  waiting for {}",
-                                f.address,
-                                f.command,
-                                self.describe_current()
+                                f.address, f.command, self.plan[self.current]
                             ));
                         }
                     }
@@ -345,7 +358,13 @@ impl KmpSession {
                     }
                 }
                 Err(e) => {
-                    let err = PollError::BadReply(format!("{}: {e}", self.describe_current()));
+                    let err = PollError::BadReply(
+                        KmpFailure::Reply {
+                            request: self.current_request(),
+                            error: e,
+                        }
+                        .into(),
+                    );
                     self.warn(format!("{err}; registers skipped"));
                     self.last_error = Some(err);
                     self.missing.extend_from_slice(&ids);
@@ -371,7 +390,7 @@ impl KmpSession {
             let err = self
                 .last_error
                 .clone()
-                .unwrap_or_else(|| PollError::BadReply("no register reply".into()));
+                .unwrap_or_else(|| PollError::BadReply(KmpFailure::NoRegisterReply.into()));
             return self.finish(Err(err));
         }
         let reading = self.build_reading();
@@ -424,8 +443,8 @@ impl KmpSession {
     }
 }
 
-fn frame_error(what: &str, error: FrameError) -> PollError {
-    PollError::BadReply(format!("{what}: {error}"))
+fn frame_error(request: Request, error: FrameError) -> PollError {
+    PollError::BadReply(KmpFailure::Frame { request, error }.into())
 }
 
 impl PollSession for KmpSession {
@@ -434,7 +453,7 @@ impl PollSession for KmpSession {
             (State::Finished, _) => Action::Finished(
                 self.result
                     .clone()
-                    .unwrap_or_else(|| Err(PollError::BadReply("session finished".into()))),
+                    .unwrap_or_else(|| Err(PollError::BadReply(KmpFailure::Finished.into()))),
             ),
             (State::Idle, Event::Start) => {
                 if self.plan.is_empty() {
@@ -456,17 +475,21 @@ impl PollSession for KmpSession {
             }
             (State::Reading, Event::Input(bytes)) => self.on_input(bytes),
             (State::Reading, Event::Timeout) => {
-                let what = self.describe_current();
+                let what = self.current_request();
                 let error = if self.rx.in_frame() {
-                    PollError::BadReply(format!("{what}: reply cut off before its stop byte"))
+                    PollError::BadReply(KmpFailure::CutOff(what).into())
                 } else {
-                    PollError::NoAnswer(format!("no reply to {what}"))
+                    PollError::NoAnswer(KmpFailure::NoReply(what).into())
                 };
                 self.failed_attempt(error)
             }
-            (state, event) => self.finish(Err(PollError::BadReply(format!(
-                "driver sent {event:?} while the KMP session was {state}"
-            )))),
+            (state, event) => self.finish(Err(PollError::BadReply(
+                KmpFailure::UnexpectedEvent {
+                    event: format!("{event:?}"),
+                    state: state.to_string(),
+                }
+                .into(),
+            ))),
         }
     }
 }
