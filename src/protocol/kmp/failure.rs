@@ -2,7 +2,7 @@
 
 use super::codec::CodecError;
 use super::frame::FrameError;
-use super::session::Request;
+use super::request::Request;
 use crate::protocol::Failure;
 
 /// What went wrong in a KMP poll, with the request it concerned.

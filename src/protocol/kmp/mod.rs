@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod number;
 mod poll_config;
 pub mod registers;
+mod request;
 pub mod session;
 pub mod units;
 

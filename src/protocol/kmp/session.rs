@@ -16,12 +16,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::codec::{
-    self, MeterType, RegisterEntry, CMD_GET_REGISTER, CMD_GET_SERIAL, CMD_GET_TYPE,
-};
+use super::codec::{self, MeterType, RegisterEntry};
 use super::failure::KmpFailure;
 use super::frame::{Frame, FrameError, Push, Received, Receiver};
 use super::registers::{map_entry, Mapped};
+pub use super::request::Request;
 use crate::protocol::{Action, Event, PollError, PollSession};
 use crate::reading::{MeterInfo, Reading};
 use crate::time::Timestamp;
@@ -35,55 +34,8 @@ pub const REPLY_WITHIN: Duration = Duration::from_millis(1600);
 pub const ERROR_REST: Duration = Duration::from_millis(2000);
 /// Added to every read deadline for driver, USB-serial and OS scheduling latency.
 pub const READ_MARGIN: Duration = Duration::from_millis(400);
-/// Value length assumed when sizing a read deadline; every register in the corpus uses at
-/// most 4 bytes (`tasmota38_*`, `meterlogger_sim_8regs`).
-const ASSUMED_VALUE_LEN: usize = 4;
 /// Warnings kept per poll: a line spewing ACKs or foreign frames must not grow memory.
 const MAX_WARNINGS: usize = 32;
-
-/// One request of a KMP poll (its `Display` names it as the logs do: `GetRegister [0x003c]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// GetSerialNo.
-    Serial,
-    /// GetType.
-    Type,
-    /// GetRegister for these register ids.
-    Registers(Vec<u16>),
-}
-
-impl fmt::Display for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Request::Serial => f.write_str("GetSerialNo"),
-            Request::Type => f.write_str("GetType"),
-            Request::Registers(ids) => {
-                let list: Vec<String> = ids.iter().map(|id| format!("{id:#06x}")).collect();
-                write!(f, "GetRegister [{}]", list.join(", "))
-            }
-        }
-    }
-}
-
-impl Request {
-    fn command(&self) -> u8 {
-        match self {
-            Request::Serial => CMD_GET_SERIAL,
-            Request::Type => CMD_GET_TYPE,
-            Request::Registers(_) => CMD_GET_REGISTER,
-        }
-    }
-
-    /// Upper bound of the reply's bytes on the wire: start, stop and everything between
-    /// stuffed (each byte may double).
-    fn max_reply_len(&self) -> usize {
-        let inner = match self {
-            Request::Serial | Request::Type => 2 + 4 + 2,
-            Request::Registers(ids) => 2 + ids.len() * (5 + ASSUMED_VALUE_LEN) + 2,
-        };
-        2 + 2 * inner
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
