@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use meter2mqtt::config::Config;
@@ -14,7 +14,7 @@ use meter2mqtt::event::InputEvent;
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::sim::kmp::KmpSimulator;
 use meter2mqtt::sim::polled::kmp_on_tcp;
-use meter2mqtt::sim::serve::loopback_listener;
+use meter2mqtt::sim::serve::{dsmr_on_pty, loopback_listener, SimStats};
 
 const T: Duration = Duration::from_secs(20);
 /// 2024-01-15 12:00:00 (meter local time)
@@ -62,14 +62,14 @@ async fn p1_counts_accepted_and_rejected_telegrams_and_reconnects() {
         with_bad_crc(meter.telegram(1)),
         meter.telegram(1),
     );
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
     let relay = tokio::spawn(async move {
         let (mut sock, _) = listener.accept().await.expect("first connection");
         for t in [&good, &bad, &good2] {
             sock.write_all(t).await.expect("write");
         }
         // Hold the connection until the test has read the counts, then close it.
-        let mut byte = [0u8; 1];
-        let _ = tokio::time::timeout(Duration::from_secs(2), sock.read(&mut byte)).await;
+        let _ = close_rx.await;
         drop(sock);
         let (sock, _) = listener.accept().await.expect("second connection");
         std::future::pending::<()>().await;
@@ -108,6 +108,7 @@ async fn p1_counts_accepted_and_rejected_telegrams_and_reconnects() {
     }
     assert_eq!(readings, 2);
 
+    let _ = close_tx.send(());
     let s = wait_status(&statuses, "p1", "the relay's close seen", |s| {
         !s.detail.connected
     })
@@ -124,6 +125,35 @@ async fn p1_counts_accepted_and_rejected_telegrams_and_reconnects() {
     assert_eq!(s.accepted, 2);
     drop(input);
     relay.abort();
+}
+
+/// A DSMR 5 meter on a real pseudo-terminal, the line settings auto-detected: the status
+/// shows the link (the device path) and the settings the telegrams came in with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_on_a_serial_port_shows_its_line_settings() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let meter = DsmrMeter::new(Flavour::Dsmr5, CLOCK, 1);
+    let (path, pty) = dsmr_on_pty(
+        meter,
+        Duration::from_millis(200),
+        Arc::new(SimStats::default()),
+        stop.clone(),
+    )
+    .expect("pty");
+    let cfg = config(&format!(
+        "{{name: p1, type: p1, device: {}, preset: auto}}",
+        path.display()
+    ));
+    let statuses = Arc::new(InputStatuses::default());
+    let (tx, _rx) = mpsc::channel::<InputEvent>(64);
+    let input = meter2mqtt::input::spawn(&cfg.inputs[0], &tx, &statuses);
+    let s = wait_status(&statuses, "p1", "telegrams on the pty", |s| s.accepted >= 2).await;
+    assert_eq!(s.link, path.display().to_string());
+    assert!(s.detail.connected);
+    assert_eq!(s.detail.line_settings.as_deref(), Some("115200 8N1"));
+    drop(input);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = pty.join();
 }
 
 /// A KMP meter behind a relay answers its poll: one accepted poll, no failed one.
