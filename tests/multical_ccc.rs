@@ -231,6 +231,7 @@ fn every_code_in_the_manuals_table_decodes_through_hash2() {
                 // A blank cell: that unit is not offered for this sensor size.
                 match &t.result {
                     Err(PollError::BadReply(m)) => {
+                        let m = m.to_string();
                         assert!(
                             m.contains(&format!("no {unit_name} decimals for CCC {ccc:03}")),
                             "{what}: {m}"
@@ -292,6 +293,7 @@ fn an_unknown_code_names_itself_and_asks_for_scaling() {
         let t = drive(&mut s, &mut sim);
         match &t.result {
             Err(PollError::BadReply(m)) => {
+                let m = m.to_string();
                 assert!(m.contains(&format!("program number {program}")), "{m}");
                 assert!(m.contains(&format!("CCC {ccc:03} is not in")), "{m}");
                 assert!(m.contains("configure `scaling`"), "{m}");

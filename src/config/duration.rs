@@ -12,8 +12,20 @@ use serde::Deserializer;
 /// panicking on `1e300` before that range is checked.
 const SANE_SECS: f64 = 1e9;
 
+/// Why a configured duration was not taken; each names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    #[error("`{0}` is not a duration (examples: 500ms, 10s, 15m, 2h)")]
+    NotADuration(String),
+    #[error("unknown duration unit `{unit}` in `{text}` (use ms, s, m, h or d)")]
+    UnknownUnit { unit: String, text: String },
+    #[error("duration `{0}` is out of range (each key's range is in config.example.yaml)")]
+    OutOfRange(String),
+}
+
 /// Parse `500ms`, `10s`, `15m`, `2h`, `1d` or a bare number of seconds (`1.5`, `1e3`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     if let Some(secs) = super::scalar::parse_float(s) {
         return from_secs(secs, s);
@@ -24,7 +36,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(split);
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration (examples: 500ms, 10s, 15m, 2h)"))?;
+        .map_err(|_| DurationError::NotADuration(s.to_string()))?;
     let factor = match unit.trim() {
         "ms" => 0.001,
         "" | "s" | "sec" => 1.0,
@@ -32,19 +44,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         "d" => 86400.0,
         other => {
-            return Err(format!(
-                "unknown duration unit `{other}` in `{s}` (use ms, s, m, h or d)"
-            ))
+            return Err(DurationError::UnknownUnit {
+                unit: other.to_string(),
+                text: s.to_string(),
+            })
         }
     };
     from_secs(value * factor, s)
 }
 
-fn from_secs(secs: f64, text: &str) -> Result<Duration, String> {
+fn from_secs(secs: f64, text: &str) -> Result<Duration, DurationError> {
     if !secs.is_finite() || !(0.0..=SANE_SECS).contains(&secs) {
-        return Err(format!(
-            "duration `{text}` is out of range (each key's range is in config.example.yaml)"
-        ));
+        return Err(DurationError::OutOfRange(text.to_string()));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -131,5 +142,28 @@ mod tests {
         ] {
             assert!(parse_duration(huge).is_err(), "{huge}");
         }
+    }
+
+    /// The errors are typed and read as they always did in `check-config`.
+    #[test]
+    fn errors_are_typed_with_their_texts() {
+        assert_eq!(
+            parse_duration("10 parsecs"),
+            Err(DurationError::UnknownUnit {
+                unit: "parsecs".into(),
+                text: "10 parsecs".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("x").map_err(|e| e.to_string()),
+            Err("`x` is not a duration (examples: 500ms, 10s, 15m, 2h)".to_string())
+        );
+        assert_eq!(
+            parse_duration("1e300").map_err(|e| e.to_string()),
+            Err(
+                "duration `1e300` is out of range (each key's range is in config.example.yaml)"
+                    .to_string()
+            )
+        );
     }
 }

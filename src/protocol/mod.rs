@@ -113,13 +113,43 @@ pub enum Event<'a> {
 }
 
 /// Why a poll failed. Sessions retry inside a poll where their protocol allows; this is what
-/// is left when they gave up.
+/// is left when they gave up: the meter did not answer, or what it sent was not a valid
+/// reply, and in both cases what exactly, in the protocol's own terms ([`Failure`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PollError {
     #[error("meter did not answer: {0}")]
-    NoAnswer(String),
+    NoAnswer(Failure),
     #[error("invalid reply: {0}")]
-    BadReply(String),
+    BadReply(Failure),
+}
+
+impl PollError {
+    /// What failed, whichever way.
+    pub fn failure(&self) -> &Failure {
+        match self {
+            PollError::NoAnswer(f) | PollError::BadReply(f) => f,
+        }
+    }
+
+    /// The same kind of error with its failure replaced (a session adding how often it tried).
+    pub fn map(self, f: impl FnOnce(Failure) -> Failure) -> Self {
+        match self {
+            PollError::NoAnswer(x) => PollError::NoAnswer(f(x)),
+            PollError::BadReply(x) => PollError::BadReply(f(x)),
+        }
+    }
+}
+
+/// What made a poll fail, by protocol. The `Display` text is the protocol's own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    #[error(transparent)]
+    Kmp(#[from] kmp::KmpFailure),
+    #[error(transparent)]
+    Multical(#[from] multical::MulticalFailure),
+    #[error(transparent)]
+    Iec62056(#[from] iec62056::Iec62056Failure),
 }
 
 /// A request/response protocol as a state machine. See the module docs.

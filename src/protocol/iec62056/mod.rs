@@ -17,6 +17,7 @@
 
 pub mod block;
 pub mod dataset;
+mod failure;
 pub mod ident;
 pub mod mapping;
 pub mod profile;
@@ -25,6 +26,7 @@ pub mod units;
 
 pub use block::{bcc, find_message, BccMode, BlockError, Message};
 pub use dataset::{format_data_set, parse_data_block, DataSet, SubValue};
+pub use failure::Iec62056Failure;
 pub use ident::{BaudCode, Identification, Mode};
 pub use mapping::{map_readout, Mapped, MappingIssue};
 pub use profile::Profile;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::block::{find_message, BccMode, MAX_MESSAGE};
 use super::dataset::parse_data_block;
+use super::failure::Iec62056Failure;
 use super::ident::{BaudCode, Identification, Mode, MAX_IDENT_LEN};
 use super::mapping::{map_readout, MappingIssue};
 use super::profile::Profile;
@@ -163,11 +164,14 @@ impl Iec62056Session {
     fn failed(&mut self, e: PollError) -> Action {
         self.attempt = self.attempt.saturating_add(1);
         if self.attempt > self.opts.retries {
-            let n = self.attempt;
-            return self.finish(Err(match e {
-                PollError::NoAnswer(m) => PollError::NoAnswer(format!("{m} ({n} attempts)")),
-                PollError::BadReply(m) => PollError::BadReply(format!("{m} ({n} attempts)")),
-            }));
+            let attempts = self.attempt;
+            return self.finish(Err(e.map(|failure| {
+                Iec62056Failure::Retried {
+                    failure: Box::new(failure),
+                    attempts,
+                }
+                .into()
+            })));
         }
         self.state = State::RetryPause;
         Action::Sleep(self.opts.retry_pause)
@@ -193,7 +197,7 @@ impl Iec62056Session {
             }
             let Some(lf) = self.buf.iter().position(|&b| b == LF) else {
                 if self.buf.len() > MAX_IDENT_LEN {
-                    return self.failed(PollError::BadReply("identification line too long".into()));
+                    return self.failed(PollError::BadReply(Iec62056Failure::IdentTooLong.into()));
                 }
                 return Action::Read {
                     timeout: self.opts.char_timeout,
@@ -207,10 +211,13 @@ impl Iec62056Session {
             }
             return match Identification::parse(&line) {
                 Ok(id) => self.after_ident(id),
-                Err(e) => self.failed(PollError::BadReply(format!(
-                    "identification {:?}: {e}",
-                    String::from_utf8_lossy(&line)
-                ))),
+                Err(error) => self.failed(PollError::BadReply(
+                    Iec62056Failure::Ident {
+                        line: String::from_utf8_lossy(&line).into_owned(),
+                        error,
+                    }
+                    .into(),
+                )),
             };
         }
     }
@@ -270,17 +277,17 @@ impl Iec62056Session {
                 };
                 return self.read(State::ReadData, t);
             }
-            Err(e) => return self.failed(PollError::BadReply(e.to_string())),
+            Err(e) => return self.failed(PollError::BadReply(Iec62056Failure::Message(e).into())),
         };
         let checked = msg
             .verify(self.opts.bcc)
             .and_then(|()| parse_data_block(msg.block));
         let sets = match checked {
             Ok(s) => s,
-            Err(e) => return self.failed(PollError::BadReply(format!("data message: {e}"))),
+            Err(e) => return self.failed(PollError::BadReply(Iec62056Failure::Data(e).into())),
         };
         let Some(ident) = self.ident.as_ref() else {
-            return self.failed(PollError::BadReply("data before identification".into()));
+            return self.failed(PollError::BadReply(Iec62056Failure::DataBeforeIdent.into()));
         };
         let mapped = map_readout(
             ident,
@@ -300,7 +307,7 @@ impl PollSession for Iec62056Session {
             (State::Finished, _) => Action::Finished(
                 self.result
                     .clone()
-                    .unwrap_or(Err(PollError::BadReply("poll already finished".into()))),
+                    .unwrap_or(Err(PollError::BadReply(Iec62056Failure::Finished.into()))),
             ),
             (State::Idle, Event::Start) | (State::RetryPause, Event::Done) => self.begin(),
             (State::ConfigInitial, Event::Done) => {
@@ -324,11 +331,13 @@ impl PollSession for Iec62056Session {
                 self.read(State::ReadIdent, self.opts.reply_timeout)
             }
             (State::ReadIdent, Event::Input(b)) => self.on_ident_input(b),
-            (State::ReadIdent, Event::Timeout) => self.failed(PollError::NoAnswer(format!(
-                "no identification at {} within {:?}",
-                self.opts.line(INITIAL_BAUD),
-                self.opts.reply_timeout
-            ))),
+            (State::ReadIdent, Event::Timeout) => self.failed(PollError::NoAnswer(
+                Iec62056Failure::NoIdent {
+                    line: self.opts.line(INITIAL_BAUD),
+                    timeout: self.opts.reply_timeout,
+                }
+                .into(),
+            )),
             (State::ReactionWait, Event::Done) => {
                 self.state = State::AckWrite;
                 Action::Write(self.ack())
@@ -340,25 +349,36 @@ impl PollSession for Iec62056Session {
             (State::ConfigData, Event::Done) => self.read(State::ReadData, self.opts.reply_timeout),
             (State::ReadData, Event::Input(b)) => {
                 if self.buf.len() > MAX_MESSAGE * 2 {
-                    return self.failed(PollError::BadReply("data message too long".into()));
+                    return self.failed(PollError::BadReply(Iec62056Failure::DataTooLong.into()));
                 }
                 self.on_data_input(b)
             }
             (State::ReadData, Event::Timeout) => {
                 let e = if self.buf.contains(&super::STX) {
-                    PollError::BadReply(format!(
-                        "data message cut off after {} bytes at {} baud",
-                        self.buf.len(),
-                        self.data_baud
-                    ))
+                    PollError::BadReply(
+                        Iec62056Failure::DataCutOff {
+                            bytes: self.buf.len(),
+                            baud: self.data_baud,
+                        }
+                        .into(),
+                    )
                 } else {
-                    PollError::NoAnswer(format!("no data message at {} baud", self.data_baud))
+                    PollError::NoAnswer(
+                        Iec62056Failure::NoData {
+                            baud: self.data_baud,
+                        }
+                        .into(),
+                    )
                 };
                 self.failed(e)
             }
-            (state, ev) => self.finish(Err(PollError::BadReply(format!(
-                "driver sent {ev:?} while the session was in state {state:?}"
-            )))),
+            (state, ev) => self.finish(Err(PollError::BadReply(
+                Iec62056Failure::UnexpectedEvent {
+                    event: format!("{ev:?}"),
+                    state: format!("{state:?}"),
+                }
+                .into(),
+            ))),
         }
     }
 }

@@ -15,15 +15,18 @@
 //! [`Measurement`]: crate::reading::Measurement
 
 pub mod codec;
+mod failure;
 pub mod frame;
 pub mod mapping;
 pub mod number;
 mod poll_config;
 pub mod registers;
+mod request;
 pub mod session;
 pub mod units;
 
 pub use codec::{MeterType, RegisterEntry, RegisterValue, Reply};
+pub use failure::KmpFailure;
 pub use frame::{FrameError, Receiver, ADDRESS_METER, DEFAULT_LINE, KAMSTRUP_382_LINE};
 pub use registers::{RegisterSet, UnknownPreset};
-pub use session::{Identity, KmpPollConfig, KmpSession, DEFAULT_RETRIES, ERROR_REST};
+pub use session::{Identity, KmpPollConfig, KmpSession, Request, DEFAULT_RETRIES, ERROR_REST};

@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::codec::{
-    self, MeterType, RegisterEntry, CMD_GET_REGISTER, CMD_GET_SERIAL, CMD_GET_TYPE,
-};
+use super::codec::{self, MeterType, RegisterEntry};
+use super::failure::KmpFailure;
 use super::frame::{Frame, FrameError, Push, Received, Receiver};
 use super::registers::{map_entry, Mapped};
+pub use super::request::Request;
 use crate::protocol::{Action, Event, PollError, PollSession};
 use crate::reading::{MeterInfo, Reading};
 use crate::time::Timestamp;
@@ -34,38 +34,8 @@ pub const REPLY_WITHIN: Duration = Duration::from_millis(1600);
 pub const ERROR_REST: Duration = Duration::from_millis(2000);
 /// Added to every read deadline for driver, USB-serial and OS scheduling latency.
 pub const READ_MARGIN: Duration = Duration::from_millis(400);
-/// Value length assumed when sizing a read deadline; every register in the corpus uses at
-/// most 4 bytes (`tasmota38_*`, `meterlogger_sim_8regs`).
-const ASSUMED_VALUE_LEN: usize = 4;
 /// Warnings kept per poll: a line spewing ACKs or foreign frames must not grow memory.
 const MAX_WARNINGS: usize = 32;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Request {
-    Serial,
-    Type,
-    Registers(Vec<u16>),
-}
-
-impl Request {
-    fn command(&self) -> u8 {
-        match self {
-            Request::Serial => CMD_GET_SERIAL,
-            Request::Type => CMD_GET_TYPE,
-            Request::Registers(_) => CMD_GET_REGISTER,
-        }
-    }
-
-    /// Upper bound of the reply's bytes on the wire: start, stop and everything between
-    /// stuffed (each byte may double).
-    fn max_reply_len(&self) -> usize {
-        let inner = match self {
-            Request::Serial | Request::Type => 2 + 4 + 2,
-            Request::Registers(ids) => 2 + ids.len() * (5 + ASSUMED_VALUE_LEN) + 2,
-        };
-        2 + 2 * inner
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -191,7 +161,7 @@ impl KmpSession {
             Request::Serial => Ok(codec::get_serial_request(address)),
             Request::Type => Ok(codec::get_type_request(address)),
             Request::Registers(ids) => codec::get_register_request(address, ids)
-                .map_err(|e| PollError::BadReply(e.to_string())),
+                .map_err(|e| PollError::BadReply(KmpFailure::Request(e).into())),
         }
     }
 
@@ -235,10 +205,13 @@ impl KmpSession {
         }
         let tries = u32::from(self.config.retries) + 1;
         if !self.answered {
-            return self.finish(Err(match error {
-                PollError::NoAnswer(m) => PollError::NoAnswer(format!("{m} (after {tries} tries)")),
-                PollError::BadReply(m) => PollError::BadReply(format!("{m} (after {tries} tries)")),
-            }));
+            return self.finish(Err(error.map(|failure| {
+                KmpFailure::Retried {
+                    failure: Box::new(failure),
+                    tries,
+                }
+                .into()
+            })));
         }
         self.warn(format!("{error} (after {tries} tries); request skipped"));
         if let Request::Registers(ids) = &self.plan[self.current] {
@@ -255,15 +228,9 @@ impl KmpSession {
         }
     }
 
-    fn describe_current(&self) -> String {
-        match &self.plan[self.current] {
-            Request::Serial => "GetSerialNo".into(),
-            Request::Type => "GetType".into(),
-            Request::Registers(ids) => {
-                let list: Vec<String> = ids.iter().map(|id| format!("{id:#06x}")).collect();
-                format!("GetRegister [{}]", list.join(", "))
-            }
-        }
+    /// The request in flight.
+    fn current_request(&self) -> Request {
+        self.plan[self.current].clone()
     }
 
     fn on_input(&mut self, mut bytes: &[u8]) -> Action {
@@ -271,7 +238,7 @@ impl KmpSession {
             match self.rx.push(bytes) {
                 Push::NeedMore => return Action::ContinueRead,
                 Push::Failed { error, .. } => {
-                    return self.failed_attempt(frame_error(&self.describe_current(), error))
+                    return self.failed_attempt(frame_error(self.current_request(), error))
                 }
                 Push::Complete { received, consumed } => {
                     bytes = bytes.get(consumed..).unwrap_or(&[]);
@@ -287,9 +254,7 @@ impl KmpSession {
                             self.warn(format!(
                                 "ignored a frame for address {:#04x} command {:#04x} while \
                                  waiting for {}",
-                                f.address,
-                                f.command,
-                                self.describe_current()
+                                f.address, f.command, self.plan[self.current]
                             ));
                         }
                     }
@@ -345,7 +310,13 @@ impl KmpSession {
                     }
                 }
                 Err(e) => {
-                    let err = PollError::BadReply(format!("{}: {e}", self.describe_current()));
+                    let err = PollError::BadReply(
+                        KmpFailure::Reply {
+                            request: self.current_request(),
+                            error: e,
+                        }
+                        .into(),
+                    );
                     self.warn(format!("{err}; registers skipped"));
                     self.last_error = Some(err);
                     self.missing.extend_from_slice(&ids);
@@ -371,7 +342,7 @@ impl KmpSession {
             let err = self
                 .last_error
                 .clone()
-                .unwrap_or_else(|| PollError::BadReply("no register reply".into()));
+                .unwrap_or_else(|| PollError::BadReply(KmpFailure::NoRegisterReply.into()));
             return self.finish(Err(err));
         }
         let reading = self.build_reading();
@@ -424,8 +395,8 @@ impl KmpSession {
     }
 }
 
-fn frame_error(what: &str, error: FrameError) -> PollError {
-    PollError::BadReply(format!("{what}: {error}"))
+fn frame_error(request: Request, error: FrameError) -> PollError {
+    PollError::BadReply(KmpFailure::Frame { request, error }.into())
 }
 
 impl PollSession for KmpSession {
@@ -434,7 +405,7 @@ impl PollSession for KmpSession {
             (State::Finished, _) => Action::Finished(
                 self.result
                     .clone()
-                    .unwrap_or_else(|| Err(PollError::BadReply("session finished".into()))),
+                    .unwrap_or_else(|| Err(PollError::BadReply(KmpFailure::Finished.into()))),
             ),
             (State::Idle, Event::Start) => {
                 if self.plan.is_empty() {
@@ -456,17 +427,21 @@ impl PollSession for KmpSession {
             }
             (State::Reading, Event::Input(bytes)) => self.on_input(bytes),
             (State::Reading, Event::Timeout) => {
-                let what = self.describe_current();
+                let what = self.current_request();
                 let error = if self.rx.in_frame() {
-                    PollError::BadReply(format!("{what}: reply cut off before its stop byte"))
+                    PollError::BadReply(KmpFailure::CutOff(what).into())
                 } else {
-                    PollError::NoAnswer(format!("no reply to {what}"))
+                    PollError::NoAnswer(KmpFailure::NoReply(what).into())
                 };
                 self.failed_attempt(error)
             }
-            (state, event) => self.finish(Err(PollError::BadReply(format!(
-                "driver sent {event:?} while the KMP session was {state}"
-            )))),
+            (state, event) => self.finish(Err(PollError::BadReply(
+                KmpFailure::UnexpectedEvent {
+                    event: format!("{event:?}"),
+                    state: state.to_string(),
+                }
+                .into(),
+            ))),
         }
     }
 }

@@ -17,12 +17,14 @@
 
 pub mod ccc;
 pub mod decode;
+mod failure;
 pub mod reply;
 pub mod scaling;
 pub mod session;
 
 pub use ccc::{CccRow, CCC_TABLE};
 pub use decode::{decode, heat_meter_info, Decoded, MulticalIdentity, Replies};
+pub use failure::MulticalFailure;
 pub use reply::{parse_hash1, parse_hash2, parse_hash_c, Hash1, Hash2, HashC, ReplyError};
 pub use scaling::{EnergyUnit, FlowUnit, PowerUnit, ProgramNumber, Scaling, ScalingError};
 pub use session::{MulticalOptions, MulticalSession};

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::decode::{decode, MulticalIdentity, Replies};
+use super::failure::MulticalFailure;
 use super::reply::{parse_hash1, parse_hash2, parse_hash_c, Hash1, Hash2, HashC, MAX_REPLY_LEN};
 use super::scaling::Scaling;
 use super::{Request, Terminator, CR, REPLY_LINE, REQUEST_LINE};
@@ -153,18 +154,15 @@ impl MulticalSession {
         self.last_error = Some(e.clone());
         self.attempt = self.attempt.saturating_add(1);
         if self.attempt > self.opts.retries {
-            let what = self.request().encode(Terminator::None);
-            let msg = |m: String| {
-                format!(
-                    "{} after {} attempts: {m}",
-                    String::from_utf8_lossy(&what),
-                    self.attempt
-                )
-            };
-            return self.finish(Err(match e {
-                PollError::NoAnswer(m) => PollError::NoAnswer(msg(m)),
-                PollError::BadReply(m) => PollError::BadReply(msg(m)),
-            }));
+            let (request, attempts) = (self.request(), self.attempt);
+            return self.finish(Err(e.map(|failure| {
+                MulticalFailure::Retried {
+                    request,
+                    attempts,
+                    failure: Box::new(failure),
+                }
+                .into()
+            })));
         }
         self.state = State::Pausing;
         Action::Sleep(self.opts.retry_pause.max(MIN_RETRY_PAUSE))
@@ -178,7 +176,7 @@ impl MulticalSession {
             return Action::Sleep(self.opts.request_gap);
         }
         let Some(h1) = self.hash1 else {
-            return self.finish(Err(PollError::BadReply("no /#1 reply".into())));
+            return self.finish(Err(PollError::BadReply(MulticalFailure::NoHash1.into())));
         };
         let replies = Replies {
             hash1: &h1,
@@ -194,7 +192,7 @@ impl MulticalSession {
         );
         match r {
             Ok(d) => self.finish(Ok(vec![d.reading])),
-            Err(e) => self.finish(Err(PollError::BadReply(e.to_string()))),
+            Err(e) => self.finish(Err(PollError::BadReply(MulticalFailure::Scaling(e).into()))),
         }
     }
 
@@ -203,9 +201,9 @@ impl MulticalSession {
         loop {
             let Some(cr) = self.buf.iter().position(|&b| b == CR) else {
                 if self.buf.len() > MAX_REPLY_LEN {
-                    return self.failed(PollError::BadReply(format!(
-                        "no CR within {MAX_REPLY_LEN} bytes"
-                    )));
+                    return self.failed(PollError::BadReply(
+                        MulticalFailure::NoCr { max: MAX_REPLY_LEN }.into(),
+                    ));
                 }
                 return Action::Read {
                     timeout: self.opts.char_timeout,
@@ -229,11 +227,14 @@ impl MulticalSession {
             };
             return match parsed {
                 Ok(()) => self.answered(),
-                Err(e) => self.failed(PollError::BadReply(format!(
-                    "/#{} reply {:?}: {e}",
-                    self.request().code() as char,
-                    String::from_utf8_lossy(&line).trim_end()
-                ))),
+                Err(error) => self.failed(PollError::BadReply(
+                    MulticalFailure::Reply {
+                        request: self.request(),
+                        line: String::from_utf8_lossy(&line).trim_end().to_string(),
+                        error,
+                    }
+                    .into(),
+                )),
             };
         }
     }
@@ -245,7 +246,7 @@ impl PollSession for MulticalSession {
             (State::Finished, _) => Action::Finished(
                 self.result
                     .clone()
-                    .unwrap_or(Err(PollError::BadReply("poll already finished".into()))),
+                    .unwrap_or(Err(PollError::BadReply(MulticalFailure::Finished.into()))),
             ),
             (State::Idle, Event::Start) => self.start_request(),
             (State::ConfigRequest, Event::Done) => {
@@ -271,22 +272,29 @@ impl PollSession for MulticalSession {
             (State::Reading, Event::Input(b)) => self.on_input(b),
             (State::Reading, Event::Timeout) => {
                 let e = if self.buf.iter().all(|&b| b == 0 || b == b' ') {
-                    PollError::NoAnswer(format!(
-                        "no reply at {} within {:?}",
-                        REPLY_LINE, self.opts.reply_timeout
-                    ))
+                    PollError::NoAnswer(
+                        MulticalFailure::NoReply {
+                            line: REPLY_LINE,
+                            timeout: self.opts.reply_timeout,
+                        }
+                        .into(),
+                    )
                 } else {
-                    PollError::BadReply(format!(
-                        "reply cut off before CR: {:?}",
-                        String::from_utf8_lossy(&self.buf)
-                    ))
+                    PollError::BadReply(
+                        MulticalFailure::CutOff(String::from_utf8_lossy(&self.buf).into_owned())
+                            .into(),
+                    )
                 };
                 self.failed(e)
             }
             (State::Pausing, Event::Done) => self.start_request(),
-            (state, ev) => self.finish(Err(PollError::BadReply(format!(
-                "driver sent {ev:?} while the session was in state {state:?}"
-            )))),
+            (state, ev) => self.finish(Err(PollError::BadReply(
+                MulticalFailure::UnexpectedEvent {
+                    event: format!("{ev:?}"),
+                    state: format!("{state:?}"),
+                }
+                .into(),
+            ))),
         }
     }
 }
