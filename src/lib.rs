@@ -27,6 +27,8 @@ pub mod event;
 pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]
+pub mod history;
+#[cfg(feature = "bridge")]
 pub mod input;
 #[cfg(feature = "bridge")]
 pub mod mqtt;

@@ -27,10 +27,16 @@ pub(super) fn start(
         qos: cfg.mqtt.qos,
         ha_status_topic: cfg.homeassistant.status_topic.clone(),
     };
-    Ok(vec![
-        Output::spawn("mqtt", stopping, ended, |inbox| {
-            crate::mqtt::output::run(mqtt, inbox)
-        }),
-        // history, http, metrics, raw TCP: one line each here.
-    ])
+    let (history, history_reader) = crate::history::from_config(cfg);
+    let mut outputs = vec![Output::spawn("mqtt", stopping, ended, |inbox| {
+        crate::mqtt::output::run(mqtt, inbox)
+    })];
+    if let Some(h) = history {
+        let r = history_reader.clone();
+        outputs.push(Output::spawn("history", stopping, ended, |inbox| {
+            crate::history::run(h, r, inbox)
+        }));
+    }
+    // http, metrics, raw TCP: one line each here.
+    Ok(outputs)
 }
