@@ -28,10 +28,13 @@ pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]
 pub mod history;
+pub mod http;
 #[cfg(feature = "bridge")]
 pub mod input;
 #[cfg(feature = "bridge")]
 pub mod mqtt;
+#[cfg(feature = "bridge")]
+pub mod naming;
 pub mod protocol;
 pub mod reading;
 pub mod sim;

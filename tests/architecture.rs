@@ -154,6 +154,7 @@ fn layers_point_one_way() {
         ("mqtt", &["input", "bridge"]),
         // The history is an output: it sees events, never an input nor another output.
         ("history", &["input", "bridge", "mqtt", "transport"]),
+        ("http", &["mqtt", "input", "bridge"]),
         (
             "protocol",
             &["mqtt", "input", "bridge", "event", "config", "transport"],
