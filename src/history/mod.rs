@@ -304,4 +304,6 @@ impl Output {
 }
 
 #[cfg(test)]
+mod output_tests;
+#[cfg(test)]
 mod tests;
