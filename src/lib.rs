@@ -42,9 +42,15 @@ pub mod event;
 pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]
+pub mod history;
+#[cfg(feature = "bridge")]
+pub mod http;
+#[cfg(feature = "bridge")]
 pub mod input;
 #[cfg(feature = "bridge")]
 pub mod mqtt;
+#[cfg(feature = "bridge")]
+pub mod naming;
 pub mod protocol;
 pub mod reading;
 #[cfg(feature = "bridge")]

@@ -153,6 +153,9 @@ fn layers_point_one_way() {
         ("guard", &["mqtt", "input", "bridge", "event", "config"]),
         ("mqtt", &["input", "bridge"]),
         ("serve", &["input", "bridge", "mqtt"]),
+        // The history is an output: it sees events, never an input nor another output.
+        ("history", &["input", "bridge", "mqtt", "transport"]),
+        ("http", &["mqtt", "input", "bridge"]),
         (
             "protocol",
             &["mqtt", "input", "bridge", "event", "config", "transport"],

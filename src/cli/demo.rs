@@ -38,6 +38,13 @@ pub struct DemoArgs {
     /// if it is taken; 0: always a free one).
     #[arg(long, default_value_t = 2001)]
     pub serve_port: u16,
+    /// Address of the web page and API (`127.0.0.1:0`: any free port, see the
+    /// `http listening` log line).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub http: String,
+    /// Keep the history here (default: a temporary directory, removed at the end).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// `port` on 127.0.0.1 if it is free, else a free one (demos run side by side in tests).
@@ -160,12 +167,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let mut inputs = String::new();
         let mut keep = Vec::new();
         let serve_port = free_serve_port(args.serve_port);
-        for (name, flavour, seed) in [
+        let (data_dir, temp_dir) = match &args.data_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let d = super::backfill::temp_data_dir();
+                (d.clone(), Some(d))
+            }
+        };
+        let p1 = [
             ("nl_dsmr5", Flavour::Dsmr5, 1),
             ("nl_dsmr22", Flavour::Dsmr22, 3),
-        ] {
+            ("be_emucs_tcp", Flavour::BelgianEmucs, 2),
+        ];
+        let history = data_dir.join(meter2mqtt::history::FILE_NAME);
+        let (sims, backfill_note) = super::backfill::backfilled(&history, clock, clock - now, &p1);
+        let mut sims = sims.into_iter();
+        for (name, flavour, _) in &p1[..2] {
+            let Some(meter) = sims.next() else { break };
             let (path, handle) = dsmr_on_pty(
-                DsmrMeter::new(flavour, clock, seed),
+                meter,
                 every,
                 Arc::new(SimStats::default()),
                 stop.clone(),
@@ -173,7 +193,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .context("creating a pseudo-terminal for a simulated meter")?;
             keep.push(handle);
             // The DSMR 5 meter is re-served over TCP, as `serve:` does for a real one.
-            let serve = match flavour {
+            let serve = match *flavour {
                 Flavour::Dsmr5 => format!(", serve: \"127.0.0.1:{serve_port}\""),
                 _ => String::new(),
             };
@@ -185,7 +205,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let (listener, addr) = loopback_listener().await?;
         tokio::spawn(dsmr_on_tcp(
             listener,
-            DsmrMeter::new(Flavour::BelgianEmucs, clock, 2),
+            sims.next().unwrap_or_else(|| DsmrMeter::new(Flavour::BelgianEmucs, clock, 2)),
             every,
             Arc::new(SimStats::default()),
         ));
@@ -218,7 +238,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             path.display()
         ));
         let yaml = format!(
-            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\ninputs:\n{inputs}"
+            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\nhttp:\n  listen: \"{}\"\ndata_dir: \"{}\"\ninputs:\n{inputs}",
+            args.http,
+            data_dir.display()
         );
         let cfg = Config::from_yaml(&yaml).context("demo configuration")?;
         outln!("meter2mqtt demo: simulated meters: DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water (over TCP),");
@@ -229,6 +251,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         outln!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
         outln!("  P1 over TCP:     the DSMR 5 meter's telegrams on 127.0.0.1:{serve_port} (Home Assistant DSMR integration:");
         outln!("                   connection over network, host 127.0.0.1, port {serve_port}, DSMR 5; or socat - TCP:127.0.0.1:{serve_port})");
+        outln!("  web page and API: http://{}/ (JSON: /api/meters, live: /api/events, /metrics)", args.http);
+        outln!("{backfill_note}");
         outln!("Ctrl-C stops.\n");
         if !args.quiet {
             tokio::spawn(live_view(broker.clone()));
@@ -246,8 +270,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 None => signal.await,
             }
         };
-        meter2mqtt::bridge::run(cfg, shutdown).await?;
+        let ran = meter2mqtt::bridge::run(cfg, shutdown).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(d) = temp_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        ran?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

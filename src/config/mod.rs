@@ -11,6 +11,8 @@ mod de;
 pub mod duration;
 mod env;
 pub mod files;
+mod history;
+mod http;
 mod inputs;
 mod scalar;
 mod secret;
@@ -23,6 +25,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use history::{resolve_data_dir, HistoryConfig};
+pub use http::HttpConfig;
 pub use inputs::{
     BccConfig, Iec62056Config, InputConfig, KmpConfig, Link, MulticalConfig, P1Config, P1Preset,
     RequestLine, RequestMode, SerialLine, ServeAddr, TerminatorConfig, SERVE_CLIENTS_MAX,
@@ -38,6 +42,11 @@ pub struct Config {
     pub publish: PublishConfig,
     pub inputs: Vec<InputConfig>,
     pub log: LogConfig,
+    /// Where the bridge keeps its files (the history database); see [`Config::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    pub history: HistoryConfig,
+    /// The web page, JSON API and `/metrics` (`config/http.rs`).
+    pub http: HttpConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -288,6 +297,12 @@ fn from_tree(root: &yaml::Node) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// `data_dir`, or the per-user default (`$XDG_DATA_HOME/meter2mqtt`,
+    /// `~/.local/share/meter2mqtt`); `None` if neither is known.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        resolve_data_dir(self.data_dir.as_ref(), |k| std::env::var_os(k))
+    }
+
     /// Load `path` (if given) and `METER2MQTT_*` environment variables, then validate.
     /// Nested keys use `__` in the environment: `METER2MQTT_MQTT__PASSWORD`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -361,10 +376,11 @@ pub fn world_readable_secret_warning(path: &Path, _cfg: &Config) -> Option<Strin
     })
 }
 
-/// The secrets a configuration file can hold: `mqtt.password` and a P1 input's
+/// The secrets a configuration file can hold: `mqtt.password`, `http.auth_token` and a P1 input's
 /// `decryption_key` and `authentication_key`.
 fn file_holds_secret(root: &yaml::Node) -> bool {
     root.origin_of("mqtt.password").is_some()
+        || root.origin_of("http.auth_token").is_some()
         || (0..)
             .map_while(|i| root.origin_of(&format!("inputs[{i}]")).map(|_| i))
             .any(|i| {

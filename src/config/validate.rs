@@ -130,6 +130,7 @@ fn link_identity(link: &Link) -> String {
 impl Config {
     /// Checks serde cannot express. Every error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
         let url = crate::url::BrokerUrl::parse(&self.mqtt.url)
             .map_err(|e| invalid("mqtt.url", e.to_string()))?;
         if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {
@@ -172,6 +173,7 @@ impl Config {
             return Err(invalid("mqtt.client_id", "must be 1 to 92 characters"));
         }
         let to_config = ConfigError::from;
+        self.history.check().map_err(to_config)?;
         check_duration(
             "mqtt.keepalive",
             self.mqtt.keepalive,

@@ -289,15 +289,27 @@ impl Bridge {
         let log = dir.path().join("bridge.log");
         let stderr =
             stderr.unwrap_or_else(|| std::fs::File::create(&log).expect("log file").into());
+        // Tests start many bridges at once: the web output listens on a port of its own
+        // (logged as `http listening addr=...`), unless the test chooses one.
+        let http = (!env.iter().any(|(k, _)| *k == "METER2MQTT_HTTP__LISTEN"))
+            .then_some(("METER2MQTT_HTTP__LISTEN", "127.0.0.1:0"));
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
             .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
             .arg(&cfg)
+            // Each bridge its own history file, in its temp dir (never the user's home).
+            .env("METER2MQTT_DATA_DIR", dir.path().join("data"))
+            .envs(http)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .expect("start meter2mqtt");
         Bridge { child, dir, log }
+    }
+
+    /// The bridge's history file (under its `data_dir`, a temp dir).
+    pub fn history_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("history.sqlite3")
     }
 
     /// The configuration file the bridge was started with (rewrite it, then SIGHUP).
@@ -413,4 +425,32 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 /// Parse a JSON payload.
 pub fn json(m: &Msg) -> serde_json::Value {
     serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null)
+}
+
+/// `GET path` from an HTTP server at `addr` (`127.0.0.1:8089`), over a fresh connection:
+/// the status and the body (HTTP/1.1, `Connection: close`, so the body ends with the stream).
+#[allow(dead_code)]
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect to the HTTP server");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("response");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
