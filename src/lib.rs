@@ -17,6 +17,8 @@
 //! each layer's own types, and `url` parses broker URLs for both `config` and `mqtt`.
 
 #[cfg(feature = "bridge")]
+pub mod addon;
+#[cfg(feature = "bridge")]
 pub mod bridge;
 #[cfg(feature = "bridge")]
 pub mod config;

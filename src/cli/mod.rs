@@ -1,3 +1,4 @@
+pub mod addon;
 pub mod decode;
 pub mod demo;
 pub mod signals;
