@@ -182,3 +182,37 @@ fn yaml_to_json(y: &Yaml) -> Value {
         _ => Value::Null,
     }
 }
+
+/// Every option has a name and description in each translation, and no translation names an
+/// option the schema does not have.
+#[test]
+fn translations_cover_the_schema() {
+    for (lang, text) in [
+        (
+            "en",
+            include_str!("../../ha-addon/meter2mqtt/translations/en.yaml"),
+        ),
+        (
+            "nl",
+            include_str!("../../ha-addon/meter2mqtt/translations/nl.yaml"),
+        ),
+    ] {
+        let t = YamlLoader::load_from_str(text).expect(lang).remove(0);
+        let conf = &t["configuration"];
+        assert_eq!(keys(conf), keys(&schema()), "{lang}");
+        assert_eq!(
+            keys(&conf["inputs"]["fields"]),
+            keys(&input_schema()),
+            "{lang}"
+        );
+        let mut all: Vec<&Yaml> = conf.as_hash().unwrap().values().collect();
+        all.extend(conf["inputs"]["fields"].as_hash().unwrap().values());
+        for v in all {
+            assert!(
+                v["name"].as_str().is_some_and(|s| !s.is_empty()),
+                "{lang}: {v:?}"
+            );
+            assert!(v["description"].as_str().is_some(), "{lang}: {v:?}");
+        }
+    }
+}
