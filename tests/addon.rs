@@ -26,9 +26,19 @@ fn fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+/// `meter2mqtt addon --check` with a data directory of its own and port 0 for the page.
 fn addon_check(options: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
+    let data = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
-        .args(["addon", "--check", "--options"])
+        .args([
+            "addon",
+            "--check",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .arg("--options")
         .arg(options)
         .env_remove("SUPERVISOR_TOKEN")
         .envs(env.iter().copied())
@@ -207,7 +217,15 @@ fn a_refused_token_is_explained() {
     let opts = dir.path().join("options.json");
     std::fs::write(&opts, options(1)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
-        .args(["addon", "--check", "--options"])
+        .args([
+            "addon",
+            "--check",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .arg("--options")
         .arg(&opts)
         .env("SUPERVISOR_URL", &sup.url)
         .env("SUPERVISOR_TOKEN", "wrong-token-123")

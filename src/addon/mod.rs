@@ -226,9 +226,27 @@ fn text(s: &str) -> Value {
     Value::String(s.to_string())
 }
 
+/// Where the add-on keeps its files and serves its page: [`DATA_DIR`] and [`INGRESS_LISTEN`]
+/// in Home Assistant; tests give a temporary directory and port 0 so that parallel runs
+/// never share a file or a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub data_dir: String,
+    pub http_listen: String,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            data_dir: DATA_DIR.into(),
+            http_listen: INGRESS_LISTEN.into(),
+        }
+    }
+}
+
 /// The configuration tree for `opts`, with the broker from the Supervisor when the options
 /// name none. It holds the passwords and keys: never log or print it.
-pub fn config_tree(opts: &AddonOptions, broker: Option<&MqttService>) -> Value {
+pub fn config_tree(opts: &AddonOptions, broker: Option<&MqttService>, at: &Placement) -> Value {
     let mut root = Map::new();
     match (&opts.mqtt_url, broker) {
         (Some(url), _) => {
@@ -265,10 +283,10 @@ pub fn config_tree(opts: &AddonOptions, broker: Option<&MqttService>) -> Value {
     }
     // The web page behind ingress and the history in /data, once this build has them.
     if config_has("data_dir") {
-        put(&mut root, "data_dir", text(DATA_DIR));
+        put(&mut root, "data_dir", text(&at.data_dir));
     }
     if config_has("http") {
-        put(&mut root, "http.listen", text(INGRESS_LISTEN));
+        put(&mut root, "http.listen", text(&at.http_listen));
     }
     if let (Some(h), true) = (opts.history, config_has("history")) {
         put(&mut root, "history.enabled", Value::Bool(h));
@@ -330,8 +348,9 @@ fn option_of(key: &str) -> String {
 pub fn build_config(
     opts: &AddonOptions,
     broker: Option<&MqttService>,
+    at: &Placement,
 ) -> Result<Config, AddonError> {
-    let tree = config_tree(opts, broker);
+    let tree = config_tree(opts, broker, at);
     let text =
         serde_json::to_string_pretty(&tree).map_err(|e| AddonError::Options(e.to_string()))?;
     Config::from_yaml(&text).map_err(|e| match e {

@@ -86,7 +86,7 @@ fn required_options_match() {
 fn default_options_are_a_valid_configuration() {
     let options = serde_json::to_vec(&yaml_to_json(&manifest()["options"])).unwrap();
     let o = parse_options(&options).unwrap();
-    let cfg = build_config(&o, Some(&broker())).unwrap();
+    let cfg = build_config(&o, Some(&broker()), &Placement::default()).unwrap();
     assert_eq!(cfg.mqtt.url, "mqtt://core-mosquitto:1883");
     assert_eq!(cfg.mqtt.username.as_deref(), Some("addons"));
     assert_eq!(cfg.mqtt_password().unwrap().unwrap().expose(), "s3cret");
@@ -117,7 +117,7 @@ fn every_offered_choice_is_accepted() {
                     }],
                     ..Default::default()
                 };
-                let mut tree = config_tree(&o, None);
+                let mut tree = config_tree(&o, None, &Placement::default());
                 tree["inputs"][0][k.as_str()] = Value::String(choice.into());
                 Config::from_yaml(&tree.to_string()).is_ok()
             });
@@ -133,14 +133,18 @@ fn errors_name_the_option() {
         br#"{"mqtt_url":"http://x","inputs":[{"name":"p1","type":"p1","device":"/dev/x"}]}"#,
     )
     .unwrap();
-    let e = build_config(&o, None).unwrap_err().to_string();
+    let e = build_config(&o, None, &Placement::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`mqtt_url`"), "{e}");
     assert!(!e.contains("line"), "{e}");
     let o = parse_options(
         br#"{"mqtt_url":"mqtt://x","inputs":[{"name":"p1","type":"p1","device":"/dev/x","preset":"multical_21"}]}"#,
     )
     .unwrap();
-    let e = build_config(&o, None).unwrap_err().to_string();
+    let e = build_config(&o, None, &Placement::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("inputs[0].preset"), "{e}");
 }
 
@@ -152,7 +156,7 @@ fn texts_are_taken_as_typed() {
         br##"{"mqtt_url":"mqtt://x:1883","mqtt_username":"007","mqtt_password":"0x1F: \"#","base_topic":"","inputs":[{"name":"p1","type":"p1","device":"/dev/x"}]}"##,
     )
     .unwrap();
-    let cfg = build_config(&o, None).unwrap();
+    let cfg = build_config(&o, None, &Placement::default()).unwrap();
     assert_eq!(cfg.mqtt.username.as_deref(), Some("007"));
     assert_eq!(cfg.mqtt_password().unwrap().unwrap().expose(), "0x1F: \"#");
     assert_eq!(cfg.mqtt.base_topic, "meter2mqtt");
@@ -162,7 +166,7 @@ fn texts_are_taken_as_typed() {
 #[test]
 fn a_broker_in_the_options_wins() {
     let o = parse_options(br#"{"mqtt_url":"mqtt://mine:1884","inputs":[{"name":"p1","type":"p1","device":"/dev/x"}]}"#).unwrap();
-    let cfg = build_config(&o, Some(&broker())).unwrap();
+    let cfg = build_config(&o, Some(&broker()), &Placement::default()).unwrap();
     assert_eq!(cfg.mqtt.url, "mqtt://mine:1884");
     assert!(cfg.mqtt.username.is_none() && cfg.mqtt.password.is_none());
     assert!(!o.needs_supervisor());

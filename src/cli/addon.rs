@@ -16,6 +16,12 @@ pub struct AddonArgs {
     /// The Supervisor's API (the token comes from SUPERVISOR_TOKEN).
     #[arg(long, env = "SUPERVISOR_URL", default_value = supervisor::DEFAULT_URL)]
     pub supervisor_url: String,
+    /// The add-on's data directory (`data_dir`: the history).
+    #[arg(long, default_value = addon::DATA_DIR)]
+    pub data_dir: String,
+    /// Where the web page listens (`http.listen`); ingress proxies to this port.
+    #[arg(long, default_value = addon::INGRESS_LISTEN)]
+    pub http_listen: String,
     /// Build and check the configuration, print it as `check-config` does (secrets masked),
     /// and exit.
     #[arg(long)]
@@ -77,7 +83,11 @@ pub fn run(args: AddonArgs, log_level: Option<String>, log_json: bool) -> anyhow
     } else {
         None
     };
-    let cfg = addon::build_config(&options, broker.as_ref())?;
+    let at = addon::Placement {
+        data_dir: args.data_dir.clone(),
+        http_listen: args.http_listen.clone(),
+    };
+    let cfg = addon::build_config(&options, broker.as_ref(), &at)?;
     if args.check {
         crate::print_check(&format!("add-on options {}", args.options.display()), &cfg)?;
         return Ok(ExitCode::SUCCESS);

@@ -336,14 +336,25 @@ impl Bridge {
     }
 
     /// `meter2mqtt addon` with `options_json` as its options file and extra environment
-    /// variables (`SUPERVISOR_URL`, `SUPERVISOR_TOKEN`), logging at debug level.
+    /// variables (`SUPERVISOR_URL`, `SUPERVISOR_TOKEN`), logging at debug level; its data
+    /// directory is the test's temp dir and its web page on a free port (never `/data` or
+    /// 8099, which parallel tests would share).
     pub fn start_addon(options_json: &str, env: &[(&str, &str)]) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let options = dir.path().join("options.json");
         std::fs::write(&options, options_json).expect("write options");
         let log = dir.path().join("bridge.log");
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
-            .args(["--log-level", "debug", "addon", "--options"])
+            .args([
+                "--log-level",
+                "debug",
+                "addon",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--options")
             .arg(&options)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
