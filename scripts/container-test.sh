@@ -243,16 +243,26 @@ pids+=("$sub")
 sleep 0.3
 a=m2m-addon-$$
 containers+=("$a")
+# The ingress port is 8099 in Home Assistant; here a free one, as the host network is shared.
+hport=$(free_port)
 t0=$(now_ms)
 quiet podman run -d --name "$a" --network=host --read-only -v "$work/data:/data" \
   -e SUPERVISOR_TOKEN="$token" -e SUPERVISOR_URL="http://127.0.0.1:$sport" \
-  localhost/meter2mqtt-addon:test >/dev/null
+  localhost/meter2mqtt-addon:test addon --http-listen "127.0.0.1:$hport" >/dev/null
 wait "$sub" || { podman logs "$a" >&2; fail "no state from the add-on through the password listener"; }
 echo "add-on: first state $(( $(now_ms) - t0 )) ms after podman run, with the Supervisor's credentials"
 grep -q 'authorized' "$work/supervisor.log" || fail "the add-on did not ask the Supervisor"
 sleep 2
 apid=$(podman inspect --format '{{.State.Pid}}' "$a")
 echo "RSS of the add-on (one P1 meter) in the container: $(awk '/^VmRSS:/{print $2}' "/proc/$apid/status") KiB"
+# The web page behind ingress, on builds that have the HTTP server (the `http` section).
+if podman exec "$a" /meter2mqtt --log-level error addon --check --http-listen "127.0.0.1:$hport" | grep -q '"listen"'; then
+  python3 -c "import urllib.request,sys; r=urllib.request.urlopen('http://127.0.0.1:$hport/healthz', timeout=5); sys.exit(0 if r.read().strip()==b'ok' else 1)" \
+    || fail "no /healthz on the ingress port"
+  echo "add-on: /healthz answers ok on the ingress listener"
+else
+  echo "add-on: this build has no HTTP server (no http section): ingress port not checked"
+fi
 podman healthcheck run "$a" || fail "the add-on's health check failed"
 echo "add-on health check: passed"
 quiet podman stop -t 10 "$a" >/dev/null
