@@ -220,3 +220,30 @@ fn translations_cover_the_schema() {
         }
     }
 }
+
+/// The manifest matches the binary: its version, the ingress port the page listens on, the
+/// serial-port and MQTT-service grants, and the same architectures in build.yaml.
+#[test]
+fn manifest_matches_the_binary() {
+    let m = manifest();
+    assert_eq!(m["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
+    let port = m["ingress_port"].as_i64().expect("ingress_port");
+    assert!(m["ingress"].as_bool().unwrap_or(false));
+    assert_eq!(
+        INGRESS_LISTEN.rsplit(':').next(),
+        Some(port.to_string().as_str())
+    );
+    assert!(m["uart"].as_bool().unwrap_or(false) && m["udev"].as_bool().unwrap_or(false));
+    assert_eq!(m["services"][0].as_str(), Some("mqtt:need"));
+    let arch: BTreeSet<String> = m["arch"]
+        .as_vec()
+        .expect("arch")
+        .iter()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    assert_eq!(arch, set(vec!["aarch64", "amd64", "armv7"]));
+    let build = YamlLoader::load_from_str(include_str!("../../ha-addon/meter2mqtt/build.yaml"))
+        .expect("build.yaml")
+        .remove(0);
+    assert_eq!(keys(&build["build_from"]), arch);
+}
