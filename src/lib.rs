@@ -32,6 +32,8 @@
 //! `fault_log` keeps lasting faults to a few log lines.
 
 #[cfg(feature = "bridge")]
+pub mod addon;
+#[cfg(feature = "bridge")]
 pub mod bridge;
 #[cfg(feature = "bridge")]
 pub mod config;

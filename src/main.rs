@@ -73,6 +73,9 @@ enum Command {
     Decode(cli::decode::DecodeArgs),
     /// Run the real pipeline against simulated meters and an embedded MQTT broker.
     Demo(cli::demo::DemoArgs),
+    /// Run as a Home Assistant add-on: options from /data/options.json, the broker from the
+    /// Supervisor.
+    Addon(cli::addon::AddonArgs),
 }
 
 /// The log writer: stderr, with every write error dropped. Logging must never take the bridge
@@ -93,7 +96,7 @@ impl std::io::Write for QuietStderr {
     }
 }
 
-fn init_logging(level: &str, json: bool) {
+pub(crate) fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))
         .unwrap_or_default();
@@ -149,7 +152,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -180,22 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { config } => {
             init_logging(cli.log_level.as_deref().unwrap_or("warn"), cli.log_json);
             let cfg = load(&config)?;
-            let settings = meter2mqtt::bridge::connect_settings(&cfg)
-                .context("configuration refers to files that cannot be read")?;
-            outln!("configuration {} is valid", config.display());
-            outln!(
-                "broker: {} (client id {})",
-                settings.url,
-                settings.client_id
-            );
-            for i in &cfg.inputs {
-                outln!("input {}: {}", i.name(), i.summary());
-            }
-            outln!("---");
-            outln!(
-                "{}",
-                print_config(&cfg).context("printing the configuration")?
-            );
+            print_check(&format!("configuration {}", config.display()), &cfg)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ListPorts => {
@@ -219,11 +207,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             cli::demo::run(args)
         }
+        Command::Addon(args) => cli::addon::run(args, cli.log_level.clone(), cli.log_json),
         Command::Decode(args) => {
             init_logging(cli.log_level.as_deref().unwrap_or("warn"), cli.log_json);
             cli::decode::run(args)
         }
     }
+}
+
+/// What `check-config` prints for a valid configuration (`what` names where it came from);
+/// fails if a file it refers to cannot be read.
+pub(crate) fn print_check(what: &str, cfg: &Config) -> anyhow::Result<()> {
+    let settings = meter2mqtt::bridge::connect_settings(cfg)
+        .context("configuration refers to files that cannot be read")?;
+    outln!("{what} is valid");
+    outln!(
+        "broker: {} (client id {})",
+        settings.url,
+        settings.client_id
+    );
+    for i in &cfg.inputs {
+        outln!("input {}: {}", i.name(), i.summary());
+    }
+    outln!("---");
+    outln!(
+        "{}",
+        print_config(cfg).context("printing the configuration")?
+    );
+    Ok(())
 }
 
 /// The effective configuration as JSON (secrets are masked by their `Serialize`).

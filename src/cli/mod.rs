@@ -1,3 +1,4 @@
+pub mod addon;
 pub mod backfill;
 pub mod decode;
 pub mod demo;

@@ -69,6 +69,41 @@ impl Broker {
         b
     }
 
+    /// A broker with two listeners: [`port`](Self::port) open to anonymous clients (the
+    /// test's subscribers), and the returned port that takes only `user`/`password` (what a
+    /// Home Assistant Mosquitto add-on does).
+    pub fn start_with_password(user: &str, password: &str) -> (Broker, u16) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let auth_port = free_port();
+        let pw = dir.path().join("passwd");
+        std::fs::write(&pw, format!("{user}:{password}\n")).expect("passwd");
+        let st = Command::new(which("mosquitto_passwd").expect("mosquitto_passwd"))
+            .arg("-U")
+            .arg(&pw)
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(st.success(), "mosquitto_passwd -U");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "user root\nper_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous true\nlistener {auth_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nlog_dest file {}/mosquitto.log\n",
+                pw.display(),
+                dir.path().display()
+            ),
+        )
+        .expect("write conf");
+        let mut b = Broker {
+            port,
+            dir,
+            child: None,
+            conf,
+        };
+        b.spawn();
+        (b, auth_port)
+    }
+
     fn spawn(&mut self) {
         let bin = which("mosquitto").expect(
             "mosquitto is not installed: run the README test command (scripts/test.sh), which installs it",
@@ -310,6 +345,35 @@ impl Bridge {
     /// The bridge's history file (under its `data_dir`, a temp dir).
     pub fn history_path(&self) -> PathBuf {
         self.dir.path().join("data").join("history.sqlite3")
+    }
+
+    /// `meter2mqtt addon` with `options_json` as its options file and extra environment
+    /// variables (`SUPERVISOR_URL`, `SUPERVISOR_TOKEN`), logging at debug level; its data
+    /// directory is the test's temp dir and its web page on a free port (never `/data` or
+    /// 8099, which parallel tests would share).
+    pub fn start_addon(options_json: &str, env: &[(&str, &str)]) -> Bridge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = dir.path().join("options.json");
+        std::fs::write(&options, options_json).expect("write options");
+        let log = dir.path().join("bridge.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
+            .args([
+                "--log-level",
+                "debug",
+                "addon",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--options")
+            .arg(&options)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start meter2mqtt addon");
+        Bridge { child, dir, log }
     }
 
     /// The configuration file the bridge was started with (rewrite it, then SIGHUP).
