@@ -11,12 +11,21 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have file || missing+=(file)
 have openssl || missing+=(openssl)
+have chromium || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Python packages the tests need, in one venv the tests find through PYENV: prometheus_client
+# parses /metrics (tests/http_api.rs).
+export PYENV="${PYENV:-target/pyenv}"
+if ! "$PYENV/bin/python" -c "import prometheus_client" 2>/dev/null; then
+  python3 -m venv "$PYENV"
+  "$PYENV/bin/pip" install -q prometheus_client
 fi
 
 cargo fmt --all -- --check
