@@ -4,7 +4,7 @@ out, NUL-separated JSON), Python's standard library only.
 
 usage: cdp_inner_html.py CHROMIUM URL SELECTOR NEEDLE TIMEOUT_S USER_DATA_DIR
 """
-import json, os, subprocess, sys, time
+import json, os, select, subprocess, sys, time
 
 chromium, url, selector, needle, timeout, profile = sys.argv[1:7]
 cmd_r, cmd_w = os.pipe()   # we write commands, chromium reads fd 3
@@ -39,6 +39,10 @@ def reply(i):
                 if "error" in m:
                     raise SystemExit("CDP error: %r" % m["error"])
                 return m["result"]
+        # Never block past the deadline (a page stuck in an alert() answers nothing).
+        ready, _, _ = select.select([out_r], [], [], max(0.0, deadline - time.time()))
+        if not ready:
+            break
         chunk = os.read(out_r, 65536)
         if not chunk:
             raise SystemExit("chromium closed the pipe")
