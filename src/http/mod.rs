@@ -1,7 +1,7 @@
 //! The HTTP output (issue 14): the web page, the JSON API, server-sent events and
 //! `/metrics`, one output on the seam (`crate::event::output`) like MQTT.
 //!
-//! The output task keeps what the API shows ([`store`]): per meter the last reading the rules
+//! The output task keeps what the API shows (`store.rs`): per meter the last reading the rules
 //! let through and its availability, per input the last raw telegram; input health comes from
 //! [`crate::event::status`], the MQTT connection's from [`crate::event::broker`]. It takes
 //! every event at once and never waits for a client (event-stream clients lose events on
