@@ -318,7 +318,8 @@ fn auth_token_is_required_as_header_or_query() {
     );
     assert_eq!(wrong.status, 401);
     assert_eq!(get(addr, "/api/meters?token=nope").status, 401);
-    assert_eq!(get(addr, "/").status, 401);
+    assert_eq!(get(addr, "/api/inputs").status, 401);
+    assert_eq!(get(addr, "/api/inputs/p1/telegram").status, 401);
     assert_eq!(get(addr, "/metrics").status, 401);
     let bearer = format!("Authorization: Bearer {token}");
     let ok = request(addr, "GET", "/api/meters", &[&bearer], b"");
@@ -326,13 +327,21 @@ fn auth_token_is_required_as_header_or_query() {
     assert_eq!(ok.json()["meters"][0]["id"], METER);
     let q = get(addr, &format!("/api/meters/{METER}?token={token}"));
     assert_eq!(q.status, 200, "{}", q.text());
-    assert_eq!(get(addr, &format!("/?token={token}")).status, 200);
+    // The page's static files hold no reading and load without the token (a browser
+    // fetches ./app.js without the page's ?token=).
+    assert_eq!(get(addr, "/").status, 200);
+    assert_eq!(get(addr, "/app.js").status, 200);
     assert_eq!(get(addr, &format!("/metrics?token={token}")).status, 200);
     let es = EventStream::open(addr, &format!("/api/events?token={token}"));
     assert_eq!(es.status, 200);
     assert_eq!(EventStream::open(addr, "/api/events").status, 401);
     // For container health checks.
     assert_eq!(get(addr, "/healthz").status, 200);
+    assert_eq!(
+        get(addr, "/nope").status,
+        401,
+        "only the listed files are open"
+    );
 }
 
 #[test]
