@@ -20,6 +20,8 @@ have mosquitto_sub || missing+=(mosquitto-clients)
 have podman || missing+=(podman)
 have buildah || missing+=(buildah)
 have runc || missing+=(runc)
+# tests/page_browser.rs: the page in a real headless Chromium (driven by Playwright).
+have chromium || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
@@ -32,7 +34,9 @@ fi
 # dsmr-parser, the P1 library Home Assistant's DSMR integration uses (tests/p1_serve.rs).
 export PYENV="${PYENV:-target/pyenv}"
 [ -x "$PYENV/bin/python" ] || python3 -m venv "$PYENV"
-for pkg in dsmr-parser; do
+# prometheus_client parses /metrics (tests/http_api.rs); playwright drives the system Chromium
+# (tests/page_browser.rs; never its own browser download).
+for pkg in dsmr-parser prometheus_client playwright==1.65.2; do
   "$PYENV/bin/python" -m pip show -q "$pkg" >/dev/null 2>&1 ||
     "$PYENV/bin/python" -m pip install -q "$pkg" ||
     { echo "!!! pip could not install $pkg (no network?): the tests that need it skip !!!"; export PYENV_OFFLINE=1; }
