@@ -11,12 +11,27 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have file || missing+=(file)
 have openssl || missing+=(openssl)
+# tests/page_browser.rs: the web page in Debian's headless Chromium (Playwright drives it).
+have chromium || missing+=(chromium)
+have python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Python packages the tests drive real tools with, in one venv (tests find it via PYENV):
+# Playwright for tests/page_browser.rs, with the system Chromium (never its own browsers).
+export PYENV="${PYENV:-target/pyenv}"
+if ! "$PYENV/bin/python" -c 'import playwright.sync_api' 2>/dev/null; then
+  python3 -m venv "$PYENV"
+  if ! "$PYENV/bin/pip" install -q 'playwright==1.65.2'; then
+    echo "!!! pip could not install playwright (no network?): tests/page_browser.rs is SKIPPED !!!"
+    export PAGE_BROWSER_SKIP=1
+  fi
 fi
 
 cargo fmt --all -- --check
