@@ -240,7 +240,9 @@ def main():
             print(f"screenshot: {args.screenshot}")
         phone(page)
         browser.close()
-    check(not errors, "no console errors: " + ("; ".join(errors) if errors else "none"))
+    unique = list(dict.fromkeys(errors))
+    check(not errors, f"no console errors: {len(errors)} ({len(unique)} different)"
+          + "".join(f"\n      {e[:300]}" for e in unique[:8]))
     if FAILS:
         print(f"{len(FAILS)} check(s) failed", flush=True)
         sys.exit(1)

@@ -23,9 +23,8 @@
   };
 
   const meters = new Map(); // id -> {m: Meter, card: {...}}
-  const charts = []; // {meter, name, u} for the browser test and resizing
-  const state = { ready: false, updates: 0, charts, meters };
-  window.m2m = state;
+  const charts = []; // {meter, name, u, colours}: scripts/page-check.py inspects them
+  const state = (window.m2m = { ready: false, updates: 0, charts, meters });
 
   /// A relative API URL, keeping `?token=` when the page was opened with one.
   function api(path, params) {
@@ -93,8 +92,7 @@
     return (m.quantities || []).find((q) => q.key === key);
   }
   function unit(m, key) {
-    const q = quantity(m, key);
-    return q && q.unit ? q.unit : '';
+    return (quantity(m, key) || {}).unit || '';
   }
   function powerKeys(m) {
     return (POWER_KEYS[m.kind] || []).filter((k) => quantity(m, k));
@@ -103,9 +101,7 @@
     return COUNTERS.filter(([k]) => { const q = quantity(m, k); return q && q.counter; });
   }
   function localMidnight(ms) {
-    const d = new Date(ms);
-    d.setHours(0, 0, 0, 0);
-    return d.getTime();
+    return new Date(ms).setHours(0, 0, 0, 0);
   }
 
   // ---- charts (uPlot) -------------------------------------------------------------------
@@ -122,9 +118,10 @@
       cursor: { drag: { x: false, y: false } },
       scales: {
         x: range ? { time: true, range } : { time: true },
-        y: { range: (u, lo, hi) => [Math.min(0, lo ?? 0), Math.max(hi ?? 1, 0) || 1] },
+        // Zero always in view (consumption bars grow from it; export bars hang below it).
+        y: { range: (u, lo, hi) => uPlot.rangeNum(Math.min(0, lo ?? 0), Math.max(0, hi ?? 1) || 1, 0.1, true) },
       },
-      axes: [axis, Object.assign({ size: 55 }, axis)],
+      axes: [axis, Object.assign({ size: 55, space: 20 }, axis)],
       series: [{}].concat(series.map((s) => ({
         label: s.label,
         stroke: s.colour,
@@ -167,10 +164,16 @@
     const ck = counterKeys(m);
     if (ck.length) {
       const bars = ck.map(([k, label]) => ({ label, colour: COLOURS[k], unit: unit(m, k) }));
+      // Fixed spans (today's 24 hours, the last 30 days) so a bar's width and place mean the same
+      // whatever history there is; half a step of room each side for the first and last bars.
+      const spans = {
+        hourly: () => { const d = localMidnight(Date.now()); return [d / 1e3 - 1800, (d + DAY) / 1e3 - 1800]; },
+        daily: () => { const d = localMidnight(Date.now()); return [(d - 29.5 * DAY) / 1e3, (d + DAY / 2) / 1e3]; },
+      };
       for (const [name, title] of [['hourly', 'Today, per hour'], ['daily', 'Last 30 days, per day']]) {
         const box = el('div', `chart ${name}`);
         c.root.append(el('h4', null, title), box);
-        c[name] = chart(box, m.id, name, bars, true);
+        c[name] = chart(box, m.id, name, bars, true, spans[name]);
       }
     }
     for (const [k, label] of ck) {
@@ -190,7 +193,7 @@
     c.avail.className = m.online ? 'avail on' : 'avail off';
     c.name.textContent = m.name || m.id;
     const ident = [m.id, m.serial && m.serial !== m.id ? `serial ${m.serial}` : '',
-      [m.manufacturer, m.model].filter(Boolean).join(' '), m.firmware ? `firmware ${m.firmware}` : '',
+      [m.manufacturer, m.model].filter(Boolean).join(' '), m.protocol || '', m.firmware ? `firmware ${m.firmware}` : '',
       m.input ? `input ${m.input}` : '', m.parent ? `on ${m.parent}` : ''].filter(Boolean);
     c.ident.textContent = ident.join(' · ');
     const pk = powerKeys(m);
@@ -279,10 +282,7 @@
   function drawLive(c) {
     const cut = Date.now() / 1e3 - 3600;
     c.liveData = c.liveData.filter((r) => r[0] >= cut);
-    const cols = c.liveData.length ? c.liveData[0].length : c.live.series.length;
-    const data = [];
-    for (let i = 0; i < cols; i++) data.push(c.liveData.map((r) => r[i]));
-    c.live.setData(data);
+    c.live.setData(c.live.series.map((_, i) => c.liveData.map((r) => r[i])));
   }
 
   /// Today's totals, the hourly bars and the daily bars, all from hourly history: local days
@@ -361,7 +361,7 @@
       meters.set(m.id, entry);
       document.getElementById('meters').append(entry.card.root);
       placeCards();
-      if (fresh) entry.loading = loadHistory(entry);
+      if (fresh) loadHistory(entry);
     }
     entry.m = m;
     renderMeter(entry);
@@ -372,7 +372,7 @@
     const a = await getJson('api/meters');
     for (const m of a.meters || []) upsert(m, false);
     placeCards();
-    await Promise.all([...meters.values()].map((e) => (e.loading = loadHistory(e))));
+    await Promise.all([...meters.values()].map(loadHistory));
   }
 
   // ---- inputs ---------------------------------------------------------------------------
