@@ -27,9 +27,13 @@ pub mod event;
 pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]
+pub mod http;
+#[cfg(feature = "bridge")]
 pub mod input;
 #[cfg(feature = "bridge")]
 pub mod mqtt;
+#[cfg(feature = "bridge")]
+pub mod naming;
 pub mod protocol;
 pub mod reading;
 pub mod sim;

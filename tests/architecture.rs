@@ -152,6 +152,7 @@ fn layers_point_one_way() {
         ("event", &["mqtt", "input", "bridge", "config", "transport"]),
         ("guard", &["mqtt", "input", "bridge", "event", "config"]),
         ("mqtt", &["input", "bridge"]),
+        ("http", &["mqtt", "input", "bridge"]),
         (
             "protocol",
             &["mqtt", "input", "bridge", "event", "config", "transport"],

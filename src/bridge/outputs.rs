@@ -9,28 +9,46 @@ use tokio::sync::{mpsc, watch};
 
 use super::{connect_settings, publish_settings, StartError};
 use crate::config::Config;
+use crate::event::broker::BrokerStatus;
 use crate::event::output::Output;
 use crate::event::status::InputStatuses;
+use crate::http::HttpSettings;
 use crate::mqtt::output::MqttOutputSettings;
 
 /// Start every output of `cfg`.
 pub(super) fn start(
     cfg: &Config,
-    _statuses: &Arc<InputStatuses>,
+    statuses: &Arc<InputStatuses>,
     stopping: &watch::Receiver<bool>,
     ended: &mpsc::UnboundedSender<&'static str>,
 ) -> Result<Vec<Output>, StartError> {
+    let broker = Arc::new(BrokerStatus::default());
     let mqtt = MqttOutputSettings {
         connect: connect_settings(cfg)?,
         publish: publish_settings(cfg),
         queue_size: cfg.mqtt.queue_size,
         qos: cfg.mqtt.qos,
         ha_status_topic: cfg.homeassistant.status_topic.clone(),
+        status: broker.clone(),
     };
-    Ok(vec![
-        Output::spawn("mqtt", stopping, ended, |inbox| {
-            crate::mqtt::output::run(mqtt, inbox)
-        }),
-        // history, http, metrics, raw TCP: one line each here.
-    ])
+    let mut outputs = vec![Output::spawn("mqtt", stopping, ended, |inbox| {
+        crate::mqtt::output::run(mqtt, inbox)
+    })];
+    // history, raw TCP: one line each here.
+    if cfg.http.enabled {
+        let http = HttpSettings {
+            listen: cfg.http.listen_addr()?,
+            auth_token: cfg.http.auth_token.clone(),
+            max_connections: cfg.http.max_connections,
+            naming: publish_settings(cfg).naming,
+            statuses: statuses.clone(),
+            broker,
+            // The history's route goes here (it gets the server's auth and limits).
+            extra: axum::Router::new(),
+        };
+        outputs.push(Output::spawn("http", stopping, ended, |inbox| {
+            crate::http::run(http, inbox)
+        }));
+    }
+    Ok(outputs)
 }

@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// Do not print the live view.
     #[arg(long)]
     pub quiet: bool,
+    /// Address of the web page and API (`127.0.0.1:0`: any free port, see the
+    /// `http listening` log line).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub http: String,
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -200,7 +204,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             path.display()
         ));
         let yaml = format!(
-            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\ninputs:\n{inputs}"
+            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\nhttp:\n  listen: \"{}\"\ninputs:\n{inputs}",
+            args.http
         );
         let cfg = Config::from_yaml(&yaml).context("demo configuration")?;
         outln!("meter2mqtt demo: simulated meters: DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water (over TCP),");
@@ -209,6 +214,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         outln!("  watch it:        mosquitto_sub -h {} -p {} -t 'meter2mqtt/#' -v", broker.host, broker.port);
         outln!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);
         outln!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
+        outln!("  web page and API: http://{}/ (JSON: /api/meters, live: /api/events, /metrics)", args.http);
         outln!("Ctrl-C stops.\n");
         if !args.quiet {
             tokio::spawn(live_view(broker.clone()));

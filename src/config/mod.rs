@@ -11,6 +11,7 @@ mod de;
 pub mod duration;
 mod env;
 pub mod files;
+mod http;
 mod inputs;
 mod scalar;
 mod secret;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use http::HttpConfig;
 pub use inputs::{
     BccConfig, Iec62056Config, InputConfig, KmpConfig, Link, MulticalConfig, P1Config, P1Preset,
     RequestLine, RequestMode, SerialLine, TerminatorConfig,
@@ -38,6 +40,8 @@ pub struct Config {
     pub publish: PublishConfig,
     pub inputs: Vec<InputConfig>,
     pub log: LogConfig,
+    /// The web page, JSON API and `/metrics` (`config/http.rs`).
+    pub http: HttpConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -334,7 +338,9 @@ impl Config {
 #[cfg(unix)]
 pub fn world_readable_secret_warning(path: &Path, cfg: &Config) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let has_secret = cfg.mqtt.password.is_some() || cfg.inputs.iter().any(|i| i.has_secret());
+    let has_secret = cfg.mqtt.password.is_some()
+        || cfg.http.auth_token.is_some()
+        || cfg.inputs.iter().any(|i| i.has_secret());
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
     (has_secret && mode & 0o004 != 0).then(|| {
         format!(

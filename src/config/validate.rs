@@ -130,6 +130,7 @@ fn link_identity(link: &Link) -> String {
 impl Config {
     /// Checks serde cannot express. Every error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate()?;
         let url = crate::url::BrokerUrl::parse(&self.mqtt.url)
             .map_err(|e| invalid("mqtt.url", e.to_string()))?;
         if self.mqtt.password.is_some() && self.mqtt.password_file.is_some() {

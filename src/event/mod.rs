@@ -25,6 +25,7 @@ use std::time::Duration;
 use crate::decimal::Decimal;
 use crate::reading::{Quantity, Reading};
 
+pub mod broker;
 pub mod output;
 mod rules;
 pub mod status;

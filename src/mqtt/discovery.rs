@@ -8,9 +8,7 @@ use serde_json::{json, Map, Value};
 use super::topics;
 use crate::reading::{q, Class, MeterInfo, MeterKind, Quantity, Unit};
 
-mod naming;
-
-pub use naming::{InputNames, Naming};
+pub use crate::naming::{InputNames, Naming};
 
 /// Where discovery points entities at.
 #[derive(Debug, Clone)]

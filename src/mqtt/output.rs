@@ -34,6 +34,8 @@ pub struct MqttOutputSettings {
     pub qos: u8,
     /// Home Assistant's birth/last-will topic (`homeassistant/status`).
     pub ha_status_topic: String,
+    /// Where the connection's health is shown to other outputs (`/metrics`).
+    pub status: std::sync::Arc<crate::event::broker::BrokerStatus>,
 }
 
 /// A delay of 0.5 to 3 s before answering HA's birth message, so a fleet of bridges does
@@ -124,6 +126,7 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
             }
             inc = ev_rx.recv() => match inc {
                 Some(Incoming::Connected) => {
+                    s.status.connected();
                     if let Some(until) = readback_until {
                         readback_until = Some(until.min(Instant::now() + READBACK_WINDOW));
                     }
@@ -150,6 +153,9 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
             }
             _ = tick.tick() => {
                 outbox.publish_all(publisher.on_tick(Instant::now().into_std()));
+                let st = outbox.stats();
+                let waiting = (st.queued + st.unacked) as u64;
+                s.status.update(st.connected, waiting, st.delivered, st.dropped);
             }
         }
     }

@@ -289,9 +289,14 @@ impl Bridge {
         let log = dir.path().join("bridge.log");
         let stderr =
             stderr.unwrap_or_else(|| std::fs::File::create(&log).expect("log file").into());
+        // Tests start many bridges at once: the web output listens on a port of its own
+        // (logged as `http listening addr=...`), unless the test chooses one.
+        let http = (!env.iter().any(|(k, _)| *k == "METER2MQTT_HTTP__LISTEN"))
+            .then_some(("METER2MQTT_HTTP__LISTEN", "127.0.0.1:0"));
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
             .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
             .arg(&cfg)
+            .envs(http)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)

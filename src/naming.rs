@@ -1,4 +1,5 @@
-//! Device names (issue 12 §3): "Electricity meter", "Gas meter", ..., without serial numbers
+//! Device names (issue 12 §3), shared by every output that names a device (MQTT discovery,
+//! the web API): "Electricity meter", "Gas meter", ..., without serial numbers
 //! (the serial is the device's `serial_number`), so Home Assistant's entity ids read
 //! `sensor.electricity_meter_energy_import_tariff_1` instead of carrying the serial.
 //!

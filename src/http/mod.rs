@@ -1,0 +1,190 @@
+//! The HTTP output (issue 14): the web page, the JSON API, server-sent events and
+//! `/metrics`, one output on the seam (`crate::event::output`) like MQTT.
+//!
+//! The output task keeps what the API shows ([`store`]): per meter the last reading the rules
+//! let through and its availability, per input the last raw telegram; input health comes from
+//! [`crate::event::status`], the MQTT connection's from [`crate::event::broker`]. It takes
+//! every event at once and never waits for a client (event-stream clients lose events on
+//! their own side, `sse.rs`), so it never holds back MQTT or the history.
+//!
+//! A listen address that cannot be bound is logged as an error and the bridge keeps
+//! publishing to MQTT without the web output.
+//!
+//! Other outputs add routes ([`HttpSettings::extra`], e.g. the history's
+//! `/api/meters/{id}/history`); they get the same auth and limits as the rest.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::{broadcast, watch};
+
+use crate::config::Secret;
+use crate::event::broker::BrokerStatus;
+use crate::event::output::{Inbox, OutputSummary};
+use crate::event::status::InputStatuses;
+use crate::event::Event;
+use crate::naming::Naming;
+
+mod api;
+mod auth;
+mod conn;
+mod json;
+mod limits;
+mod metrics;
+mod sse;
+mod store;
+
+use store::{Change, Store};
+
+/// What the HTTP output needs.
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    pub auth_token: Option<Secret>,
+    pub max_connections: usize,
+    /// Device names, the same as MQTT discovery's.
+    pub naming: Naming,
+    pub statuses: Arc<InputStatuses>,
+    pub broker: Arc<BrokerStatus>,
+    /// Routes of other outputs (the history's), served behind the same auth and limits.
+    /// Must not set a fallback (the server has its own 404).
+    pub extra: Router,
+}
+
+/// What the handlers share with the output task.
+pub(crate) struct Shared {
+    store: RwLock<Store>,
+    naming: Naming,
+    statuses: Arc<InputStatuses>,
+    broker: Arc<BrokerStatus>,
+    sse: broadcast::Sender<Arc<sse::Message>>,
+    /// Becomes `true` when the bridge stops (event streams end).
+    closing: watch::Sender<bool>,
+    sse_clients: AtomicU64,
+    sse_dropped: AtomicU64,
+}
+
+impl Shared {
+    fn store(&self) -> RwLockReadGuard<'_, Store> {
+        // A panic while holding the lock leaves plain data behind: still usable.
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Take one event in, and tell the event-stream clients (only if there are any: the
+    /// Meter object is serialized for them, once).
+    fn on_event(&self, ev: &Event) {
+        let change = {
+            let mut store = self.store.write().unwrap_or_else(PoisonError::into_inner);
+            store.apply(ev, store::now_ms())
+        };
+        let Some(change) = change else { return };
+        if self.sse.receiver_count() == 0 {
+            return;
+        }
+        let msg = match change {
+            Change::State(id) => {
+                let Some(e) = self.store().meters.get(&id).cloned() else {
+                    return;
+                };
+                sse::Message {
+                    event: "state",
+                    data: json::to_string(&store::meter_json(&self.naming, &e)),
+                }
+            }
+            Change::Availability { meter, online } => sse::Message {
+                event: "availability",
+                data: json::to_string(&serde_json::json!({ "id": meter, "online": online })),
+            },
+        };
+        // No receiver left since the check: nobody to tell.
+        let _ = self.sse.send(Arc::new(msg));
+    }
+}
+
+/// The router: the API, the page, `/metrics`, and `extra`, behind auth and limits.
+fn router(shared: Arc<Shared>, token: Option<Secret>, extra: Router) -> Router {
+    let mut r = Router::new()
+        .route("/", get(api::page::index))
+        .route("/index.html", get(api::page::index))
+        .route("/app.js", get(api::page::app_js))
+        .route("/app.css", get(api::page::app_css))
+        .route("/uPlot.iife.min.js", get(api::page::uplot_js))
+        .route("/uPlot.min.css", get(api::page::uplot_css))
+        .route("/LICENSE.uPlot", get(api::page::uplot_license))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/meters", get(api::meters))
+        .route("/api/meters/{id}", get(api::meter))
+        .route("/api/inputs", get(api::inputs))
+        .route("/api/inputs/{name}/telegram", get(api::telegram))
+        .route("/api/events", get(sse::events))
+        .with_state(shared)
+        .merge(extra)
+        .fallback(api::not_found);
+    if let Some(t) = token {
+        r = r.layer(axum::middleware::from_fn_with_state(
+            Arc::new(t),
+            auth::require,
+        ));
+    }
+    r.layer(axum::middleware::from_fn(limits::limit))
+}
+
+/// Run the HTTP output until its event channel closes.
+pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
+    let Inbox {
+        mut events, ready, ..
+    } = inbox;
+    // Nothing to hand the rules: the web output stores nothing across runs.
+    drop(ready);
+    let (sse, _) = broadcast::channel(sse::BUFFER);
+    let (closing, _) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        store: RwLock::new(Store::default()),
+        naming: s.naming,
+        statuses: s.statuses,
+        broker: s.broker,
+        sse,
+        closing,
+        sse_clients: AtomicU64::new(0),
+        sse_dropped: AtomicU64::new(0),
+    });
+    let server = match tokio::net::TcpListener::bind(s.listen).await {
+        Ok(listener) => {
+            let addr = listener.local_addr().unwrap_or(s.listen);
+            tracing::info!(%addr, "http listening");
+            let app = router(shared.clone(), s.auth_token, s.extra);
+            let listener = conn::Limited::new(listener, s.max_connections);
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "http server stopped");
+                }
+            }))
+        }
+        Err(e) => {
+            tracing::error!(listen = %s.listen, error = %e,
+                "http: cannot listen (set http.listen to a free address, or http.enabled: false); the bridge keeps publishing to MQTT without the web page and API");
+            None
+        }
+    };
+    while let Some(ev) = events.recv().await {
+        if server.is_some() {
+            shared.on_event(&ev);
+        }
+    }
+    let _ = shared.closing.send(true);
+    if let Some(h) = server {
+        h.abort();
+    }
+    // The bridge's delivered/dropped figures are MQTT messages: the web output adds none.
+    OutputSummary {
+        delivered: 0,
+        dropped: 0,
+        flushed: true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! The router in-process (the real-server tests are in `tests/http_api.rs`).
