@@ -41,8 +41,8 @@ struct Running {
 /// The supervised inputs of a running bridge.
 pub(super) struct Inputs {
     tx: mpsc::Sender<InputEvent>,
-    /// Where the inputs report their health (read by the outputs that show it).
-    #[allow(dead_code)] // the inputs' side is wired in with their health reporting
+    /// Where the inputs report their health (read by the outputs that show it): an input is
+    /// registered when it (re)starts and removed when a reload drops it.
     statuses: Arc<InputStatuses>,
     running: Vec<Running>,
     current: Config,
@@ -98,7 +98,7 @@ impl Inputs {
             .map(|i| Running {
                 name: i.name().to_string(),
                 fingerprint: fingerprint(i),
-                task: crate::input::spawn(i, &tx),
+                task: crate::input::spawn(i, &tx, &statuses),
             })
             .collect();
         Inputs {
@@ -134,7 +134,7 @@ impl Inputs {
                     next.push(Running {
                         name: name.clone(),
                         fingerprint: fp,
-                        task: crate::input::spawn(input, &self.tx),
+                        task: crate::input::spawn(input, &self.tx, &self.statuses),
                     });
                     started.push(name);
                 }
@@ -143,6 +143,7 @@ impl Inputs {
         let removed: Vec<String> = old.iter().map(|r| r.name.clone()).collect();
         for r in &removed {
             tracing::info!(input = %r, "reload: input removed; stopped");
+            self.statuses.remove(r);
         }
         drop(old);
         self.running = next;
@@ -252,5 +253,29 @@ mod tests {
         let names: Vec<&str> = inputs.running.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["c"]);
         assert_eq!(inputs.reloads, 2);
+    }
+
+    /// Every started input has a status (kind and link as configured); a reload's removed
+    /// inputs lose theirs, a changed one gets a fresh one.
+    #[tokio::test]
+    async fn reload_registers_and_removes_statuses() {
+        let (tx, _rx) = mpsc::channel(8);
+        let statuses = Arc::new(InputStatuses::default());
+        let mut inputs = Inputs::start(&cfg(BASE), tx, statuses.clone());
+        let names = |s: &InputStatuses| -> Vec<String> {
+            s.snapshot().into_iter().map(|s| s.name).collect()
+        };
+        assert_eq!(names(&statuses), ["a", "b"]);
+        let a = statuses.get("a").expect("a registered");
+        assert_eq!((a.kind, a.link.as_str()), ("p1", "tcp://127.0.0.1:9"));
+        inputs.reload(cfg(
+            "inputs:\n  - {name: b, type: p1, host: 127.0.0.1, port: 12}\n",
+        ));
+        assert_eq!(names(&statuses), ["b"]);
+        assert_eq!(
+            statuses.get("b").map(|s| s.link),
+            Some("tcp://127.0.0.1:12".to_string())
+        );
+        drop(inputs);
     }
 }

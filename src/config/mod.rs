@@ -230,6 +230,15 @@ impl Problem {
             message: message.into(),
         }
     }
+
+    /// The same problem one level down: `preset` under `inputs[0]` is `inputs[0].preset`
+    /// (a check that knows its own key but not where its section is).
+    pub fn under(mut self, section: &str) -> Self {
+        if !section.is_empty() {
+            self.key = format!("{section}.{}", self.key);
+        }
+        self
+    }
 }
 
 impl From<Problem> for ConfigError {

@@ -14,6 +14,37 @@ fn problems_keep_their_text() {
     assert_eq!(ConfigError::from(p).to_string(), err.to_string());
 }
 
+/// The KMP register set and the IEC 62056-21 options are typed problems too, keyed relative
+/// to their input; validation names the whole path, with the text it always had.
+#[test]
+fn preset_and_profile_problems_name_their_key() {
+    let err = Config::from_yaml(
+        "inputs:\n  - {name: a, type: p1, host: h, port: 1}\n  - {name: heat, type: kmp, host: h, port: 2, preset: multical_99}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("`inputs[1].preset`"), "{err}");
+    assert!(
+        err.ends_with(": unknown preset `multical_99` (use multical_60x, multical_40x, multical_21 or kamstrup_382)"),
+        "{err}"
+    );
+    let err = Config::from_yaml(
+        "inputs:\n  - {name: uh50, type: iec62056, device: /dev/ttyUSB0, profile: nope}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("`inputs[0].profile`"), "{err}");
+    assert!(
+        err.ends_with(
+            ": unknown profile `nope` (use kamstrup_382, multical_401, ultraheat or generic)"
+        ),
+        "{err}"
+    );
+    let p = Problem::new("preset", "x").under("inputs[3]");
+    assert_eq!(p.key, "inputs[3].preset");
+    assert_eq!(Problem::new("preset", "x").under("").key, "preset");
+}
+
 #[test]
 fn minimal_config_validates() {
     let cfg = Config::from_yaml("inputs:\n  - name: p1\n    type: p1\n    device: /dev/ttyUSB0\n")

@@ -5,6 +5,7 @@
 //! Data Request line held or pulsed, and reopening with backoff when the USB cable goes away.
 //! TCP: reconnect with backoff and an idle watchdog (no complete telegram for `idle_timeout`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -14,6 +15,7 @@ use tokio::time::Instant;
 use super::health::LinkHealth;
 use super::rate_cap::{Admit, RateCap};
 use crate::config::{P1Config, P1Preset, RequestMode};
+use crate::event::status::InputStatus;
 use crate::event::InputEvent;
 use crate::protocol::dsmr::{CrcStatus, DecoderOptions, Keys, P1Decoder, P1Event};
 use crate::protocol::LineSettings;
@@ -44,10 +46,12 @@ struct State {
     /// Reconnect backoff (reset by telegrams, not by connects) and fault logging.
     health: LinkHealth,
     cap: RateCap,
+    /// What the outputs show of this input (telegrams accepted, rejected by reason, link).
+    status: Arc<InputStatus>,
 }
 
-/// Run one P1 input forever.
-pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
+/// Run one P1 input forever, reporting its health into `status`.
+pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>, status: Arc<InputStatus>) {
     let keys = match &cfg.decryption_key {
         Some(k) => match Keys::from_hex(
             k.expose(),
@@ -56,6 +60,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
             Ok(keys) => Some(keys),
             Err(e) => {
                 tracing::error!(input = %cfg.name, error = %e, "invalid decryption key; input stopped");
+                status.link_down(&format!("invalid decryption key; input stopped: {e}"));
                 return;
             }
         },
@@ -76,20 +81,25 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         rejected_in_burst: 0,
         consecutive_rejects: 0,
         cap: RateCap::new(Instant::now().into_std()),
+        status,
     };
     let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg.endpoint, Endpoint::Serial(_));
     let mut preset_idx = 0usize;
     let mut detected = !auto;
+    // Every open after the first is a reconnect (a preset tried by auto-detection too).
+    let mut first_open = true;
     loop {
         let line = if auto {
             P1Preset::AUTO_ORDER[preset_idx % P1Preset::AUTO_ORDER.len()].line()
         } else {
             st.cfg.preset.line().or(st.cfg.line.map(LineSettings::from))
         };
-        let opened = crate::transport::open(&st.cfg.transport(line)).await;
+        let spec = st.cfg.transport(line);
+        let opened = crate::transport::open(&spec).await;
         let mut link = match opened {
             Ok(l) => l,
             Err(e) => {
+                st.status.link_down(&format!("cannot open P1 input: {e}"));
                 let delay = st.health.fault("cannot open P1 input", &e.to_string());
                 tokio::time::sleep(delay).await;
                 continue;
@@ -97,6 +107,8 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         };
         // The backoff is not reset here: a relay that accepts and closes at once is a
         // failing link; only a telegram resets it (`LinkHealth::data`).
+        st.status.link_up(super::line_in_use(&spec), first_open);
+        first_open = false;
         if !detected {
             if let Some(l) = line {
                 st.health.searching(&l.to_string());
@@ -111,10 +123,15 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
         st.cap.end_episode(&st.cfg.name, Instant::now().into_std());
         match end {
             End::LinkLost(why) => {
+                st.status.link_down(&format!("P1 input lost: {why}"));
                 let delay = st.health.fault("P1 input lost", &why);
                 tokio::time::sleep(delay).await;
             }
             End::Idle => {
+                st.status.link_down(&format!(
+                    "no complete telegram within the idle timeout ({:?})",
+                    st.cfg.idle_timeout
+                ));
                 // Reconnect at once: the timeout itself was the wait.
                 let _ = st.health.fault(
                     "no complete telegram within the idle timeout",
@@ -125,6 +142,10 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>) {
                 }
             }
             End::WrongSettings => {
+                st.status.link_down(&format!(
+                    "auto-detect: no valid telegram at {}; trying the next preset",
+                    settings_text(line)
+                ));
                 preset_idx += 1;
                 detected = false;
             }
@@ -207,6 +228,7 @@ async fn read_loop(
                             .clamp(Duration::from_secs(1), Duration::from_secs(60));
                     }
                     st.last_telegram = Some(now);
+                    st.status.accepted();
                     if t.crc == CrcStatus::Unterminated {
                         tracing::debug!(input = %st.cfg.name, "telegram without its closing '!' (DSMR 2.2/3 meter)");
                     }
@@ -224,6 +246,7 @@ async fn read_loop(
                     }
                 }
                 P1Event::Rejected(r) => {
+                    st.status.rejected(r.reason.key(), &r.to_string());
                     st.rejected_in_burst += 1;
                     st.consecutive_rejects += 1;
                     if st.rejected_in_burst == 1 {

@@ -1,22 +1,22 @@
-//! Polled meters (KMP, MULTICAL `/#n`, IEC 62056-21): one poll session per interval over a
-//! link that is opened when needed and reopened after it fails.
+//! The poll loop every polled meter shares (KMP in [`super::kmp`], MULTICAL `/#n` in
+//! [`super::multical`], IEC 62056-21 in [`super::iec62056`]): one poll session per interval
+//! over a link that is opened when needed and reopened after it fails. A protocol plugs in
+//! as a [`Poller`].
 //!
 //! A poll that fails marks the meter `offline` at once (for every output); the next poll that
 //! succeeds brings it back. Identity learned in one poll (serial number, program number) is
 //! kept for the next, so battery meters are asked as little as possible.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::health::LinkHealth;
-use crate::config::{Iec62056Config, KmpConfig, MulticalConfig};
+use crate::event::status::InputStatus;
 use crate::event::InputEvent;
-use crate::protocol::iec62056::{Iec62056Options, Iec62056Session};
-use crate::protocol::kmp::{Identity, KmpPollConfig, KmpSession, RegisterSet};
-use crate::protocol::multical::{MulticalIdentity, MulticalOptions, MulticalSession};
-use crate::protocol::{LineSettings, PollSession};
+use crate::protocol::PollSession;
 use crate::reading::Reading;
 use crate::time::Timestamp;
 use crate::transport::driver::{drive, DriveError};
@@ -30,144 +30,34 @@ pub trait Poller: Send + 'static {
     fn learn(&mut self, session: &Self::Session, input: &str);
 }
 
-pub struct KmpPoller {
-    registers: RegisterSet,
-    line: Option<LineSettings>,
-    address: u8,
-    retries: u8,
-    fallback_id: String,
-    identity: Option<Identity>,
-}
-
-impl KmpPoller {
-    pub fn new(cfg: &KmpConfig) -> Result<Self, String> {
-        Ok(KmpPoller {
-            registers: cfg.registers()?,
-            line: cfg.line.map(LineSettings::from),
-            address: cfg.address,
-            retries: cfg.retries,
-            fallback_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
-            identity: None,
-        })
-    }
-}
-
-impl Poller for KmpPoller {
-    type Session = KmpSession;
-
-    fn session(&mut self, now: Timestamp) -> KmpSession {
-        let mut c = KmpPollConfig::new(self.registers.clone());
-        if let Some(l) = self.line {
-            c.line = l;
-        }
-        c.address = self.address;
-        c.retries = self.retries;
-        c.identity = self.identity;
-        c.fallback_id = Some(self.fallback_id.clone());
-        KmpSession::new(c, now)
-    }
-
-    fn learn(&mut self, s: &KmpSession, input: &str) {
-        if let Some(id) = s.identity() {
-            self.identity = Some(id);
-        }
-        if !s.missing().is_empty() {
-            tracing::info!(input, missing = ?s.missing(), "the meter does not know these registers");
-        }
-        for w in s.warnings() {
-            tracing::debug!(input, warning = %w, "KMP");
-        }
-    }
-}
-
-pub struct MulticalPoller {
-    opts: MulticalOptions,
-    known: Option<MulticalIdentity>,
-    /// The program number is read again daily (the notes: "on start and then daily").
-    known_since: Option<Instant>,
-}
-
-/// How long a MULTICAL program number read with `/#2` is trusted.
-const PROGRAM_NUMBER_TTL: Duration = Duration::from_secs(24 * 3600);
-
-impl MulticalPoller {
-    pub fn new(cfg: &MulticalConfig) -> Self {
-        MulticalPoller {
-            opts: cfg.options(),
-            known: None,
-            known_since: None,
-        }
-    }
-}
-
-impl Poller for MulticalPoller {
-    type Session = MulticalSession;
-
-    fn session(&mut self, now: Timestamp) -> MulticalSession {
-        if self
-            .known_since
-            .is_some_and(|t| t.elapsed() > PROGRAM_NUMBER_TTL)
-        {
-            self.known = None;
-        }
-        MulticalSession::new(self.opts.clone(), self.known.clone(), now)
-    }
-
-    fn learn(&mut self, s: &MulticalSession, _input: &str) {
-        if let Some(id) = s.identity() {
-            if self.known.as_ref() != Some(&id) {
-                self.known_since = Some(Instant::now());
-            }
-            self.known = Some(id);
-        }
-    }
-}
-
-pub struct Iec62056Poller {
-    opts: Iec62056Options,
-}
-
-impl Iec62056Poller {
-    pub fn new(cfg: &Iec62056Config) -> Result<Self, String> {
-        Ok(Iec62056Poller {
-            opts: cfg.options()?,
-        })
-    }
-}
-
-impl Poller for Iec62056Poller {
-    type Session = Iec62056Session;
-
-    fn session(&mut self, now: Timestamp) -> Iec62056Session {
-        Iec62056Session::new(self.opts.clone(), now)
-    }
-
-    fn learn(&mut self, s: &Iec62056Session, input: &str) {
-        for issue in s.issues() {
-            tracing::debug!(input, issue = ?issue, "IEC 62056-21 readout");
-        }
-    }
-}
-
-/// Run one polled input forever.
+/// Run one polled input forever, reporting its health into `status`: the link opened
+/// (`link_up`) or lost (`link_down`), a poll answered (`accepted`) or not (`poll_failed`; a
+/// link lost during a poll is both).
 pub async fn run<P: Poller>(
     name: String,
     link_cfg: LinkSpec,
     poll_interval: Duration,
     mut poller: P,
     tx: mpsc::Sender<InputEvent>,
+    status: Arc<InputStatus>,
 ) {
     let mut link: Option<Link> = None;
     let mut meters: Vec<String> = Vec::new();
     // Backoff and fault logging: reset by an answered poll, not by an open link (a relay
     // that accepts and closes would otherwise be reopened every second).
     let mut health = LinkHealth::new(&name, &link_cfg);
+    let mut first_open = true;
     loop {
         let started = Instant::now();
         if link.is_none() {
             match crate::transport::open(&link_cfg).await {
-                Ok(l) => link = Some(l),
+                Ok(l) => {
+                    status.link_up(super::line_in_use(&link_cfg), first_open);
+                    first_open = false;
+                    link = Some(l);
+                }
                 Err(e) => {
+                    status.link_down(&format!("cannot open the meter's link: {e}"));
                     let delay = health.fault("cannot open the meter's link", &e.to_string());
                     unavailable(&tx, &meters, format!("link: {e}")).await;
                     tokio::time::sleep(delay.min(poll_interval)).await;
@@ -182,6 +72,7 @@ pub async fn run<P: Poller>(
         match result {
             Ok(readings) => {
                 health.data();
+                status.accepted();
                 meters = readings
                     .iter()
                     .map(|r: &Reading| r.meter.id.clone())
@@ -198,6 +89,8 @@ pub async fn run<P: Poller>(
                 }
             }
             Err(DriveError::Link(e)) => {
+                status.poll_failed(&e.to_string());
+                status.link_down(&format!("link failed during a poll: {e}"));
                 let delay = health.fault("link failed during a poll; reopening", &e.to_string());
                 link = None;
                 unavailable(&tx, &meters, e.to_string()).await;
@@ -205,6 +98,7 @@ pub async fn run<P: Poller>(
                 continue;
             }
             Err(e) => {
+                status.poll_failed(&e.to_string());
                 // The next poll is the retry; the backoff delay is not used.
                 let _ = health.fault(
                     "meter did not answer; trying again next poll",

@@ -60,11 +60,16 @@ impl Iec62056Config {
         link_of("", &self.device, &self.host, self.port).map(|l| polled_link(l, ten_s()))
     }
 
-    pub fn options(&self) -> Result<Iec62056Options, String> {
+    /// The session options. The problem's key is `profile`, relative to the input
+    /// ([`Problem::under`]).
+    pub fn options(&self) -> Result<Iec62056Options, Problem> {
         let profile = Profile::from_name(&self.profile).ok_or_else(|| {
-            format!(
-                "unknown profile `{}` (use kamstrup_382, multical_401, ultraheat or generic)",
-                self.profile
+            Problem::new(
+                "profile",
+                format!(
+                    "unknown profile `{}` (use kamstrup_382, multical_401, ultraheat or generic)",
+                    self.profile
+                ),
             )
         })?;
         let mut o = Iec62056Options::new(profile);
@@ -90,8 +95,7 @@ impl Iec62056Config {
     pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         let link = link_of(key, &self.device, &self.host, self.port)?;
         serial_only(key, &link, "the IEC 62056-21 readout")?;
-        self.options()
-            .map_err(|m| Problem::new(format!("{key}.profile"), m))?;
+        self.options().map_err(|p| p.under(key))?;
         check_interval(key, self.poll_interval)
     }
 }

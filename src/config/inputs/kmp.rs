@@ -66,12 +66,16 @@ impl KmpConfig {
             .map(|l| polled_link(l, self.connect_timeout))
     }
 
-    /// The register set: the preset with the user's additions and removals.
-    pub fn registers(&self) -> Result<RegisterSet, String> {
+    /// The register set: the preset with the user's additions and removals. The problem's
+    /// key is `preset`, relative to the input ([`Problem::under`]).
+    pub fn registers(&self) -> Result<RegisterSet, Problem> {
         let mut set = RegisterSet::preset(&self.preset).map_err(|_| {
-            format!(
-                "unknown preset `{}` (use multical_60x, multical_40x, multical_21 or kamstrup_382)",
-                self.preset
+            Problem::new(
+                "preset",
+                format!(
+                    "unknown preset `{}` (use multical_60x, multical_40x, multical_21 or kamstrup_382)",
+                    self.preset
+                ),
             )
         })?;
         for id in &self.registers_add {
@@ -85,9 +89,7 @@ impl KmpConfig {
 
     pub(super) fn validate(&self, key: &str) -> Result<(), Problem> {
         link_of(key, &self.device, &self.host, self.port)?;
-        let set = self
-            .registers()
-            .map_err(|m| Problem::new(format!("{key}.preset"), m))?;
+        let set = self.registers().map_err(|p| p.under(key))?;
         if set.ids().is_empty() {
             return Err(Problem::new(
                 format!("{key}.registers_remove"),

@@ -9,6 +9,7 @@ use super::parser::{self, Object};
 use super::quantities as dq;
 use super::timestamp;
 use super::units::{self, Kind};
+use super::warning::TelegramWarning;
 use crate::decimal::Decimal;
 use crate::reading::{q, Measurement, Quantity, RawField, Value};
 use crate::time::Timestamp;
@@ -30,7 +31,7 @@ pub struct Builder<'a> {
     pub time: Option<Timestamp>,
     pub values: Vec<Measurement>,
     pub raw: Vec<RawField>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<TelegramWarning>,
     /// The ids of `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of
     /// preference: each slot holds the last non-blank id its code sent (see [`set_id`]).
     pub ids: [Option<String>; 4],
@@ -61,7 +62,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    pub fn warn(&mut self, w: impl FnOnce() -> String) {
+    /// Keep a warning (made only while fewer than [`MAX_WARNINGS`] are kept).
+    pub fn warn(&mut self, w: impl FnOnce() -> TelegramWarning) {
         if self.warnings.len() < MAX_WARNINGS {
             self.warnings.push(w());
         }
@@ -85,11 +87,8 @@ impl<'a> Builder<'a> {
 
     pub fn bad_value(&mut self, o: &Object<'_>) {
         let text = &o.text[..o.text.len().min(MAX_RAW_LEN)];
-        self.warn(|| {
-            format!(
-                "skipped malformed line {:?}",
-                String::from_utf8_lossy(text).trim()
-            )
+        self.warn(|| TelegramWarning::MalformedLine {
+            line: String::from_utf8_lossy(text).trim().to_string(),
         });
     }
 
@@ -136,30 +135,15 @@ impl<'a> Builder<'a> {
     }
 
     /// A meter timestamp group, or `None` with a warning naming `what`.
-    pub fn time(&mut self, g: &[u8], what: &str) -> Option<Timestamp> {
+    pub fn time(&mut self, g: &[u8], what: &'static str) -> Option<Timestamp> {
         match timestamp::parse(g) {
             Ok(t) => Some(t),
-            Err(e) => {
+            Err(error) => {
                 let g = &g[..g.len().min(20)];
-                self.warn(|| {
-                    // `format!("dropped {what} time {g:?}: {e}")` on the lossy text; built by
-                    // hand when `{:?}` would quote it as is (printable ASCII, no `"` or `\`).
-                    if g.iter()
-                        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
-                    {
-                        let e = e.message();
-                        let mut w = String::with_capacity(22 + what.len() + g.len() + e.len());
-                        w.push_str("dropped ");
-                        w.push_str(what);
-                        w.push_str(" time \"");
-                        w.extend(g.iter().map(|&c| c as char));
-                        w.push_str("\": ");
-                        w.push_str(e);
-                        w
-                    } else {
-                        let shown = String::from_utf8_lossy(g);
-                        format!("dropped {what} time {shown:?}: {e}")
-                    }
+                self.warn(|| TelegramWarning::BadTime {
+                    what,
+                    time: String::from_utf8_lossy(g).into_owned(),
+                    error,
                 });
                 None
             }

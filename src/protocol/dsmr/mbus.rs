@@ -10,6 +10,7 @@ use super::mapping::Builder;
 use super::parser::{self, Object, RawUnit};
 use super::quantities as dq;
 use super::units::{self, Kind};
+use super::warning::TelegramWarning;
 use crate::decimal::Decimal;
 use crate::reading::{q, sanitize_id, MeterInfo, MeterKind, Quantity, RawField, Reading, Value};
 
@@ -199,7 +200,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) {
 fn with(b: &mut Builder<'_>, n: u8, f: impl FnOnce(&mut Channel)) {
     match b.channels.get(n) {
         Some(ch) => f(ch),
-        None => b.warn(|| format!("ignored M-Bus channel {n}: too many channels")),
+        None => b.warn(|| TelegramWarning::TooManyChannels { channel: n }),
     }
 }
 
@@ -312,14 +313,11 @@ pub fn readings(
                     ));
                     r.push_number(qty, v)
                 }
-                None => b.warn(|| {
-                    format!(
-                        "M-Bus channel {} ({}): value {} in unit {:?} does not fit",
-                        ch.n,
-                        kind.as_str(),
-                        p.value,
-                        p.unit
-                    )
+                None => b.warn(|| TelegramWarning::UnitDoesNotFit {
+                    channel: ch.n,
+                    kind,
+                    value: p.value,
+                    unit: format!("{:?}", p.unit),
                 }),
             }
         }

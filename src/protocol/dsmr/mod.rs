@@ -55,12 +55,15 @@ mod telegram;
 mod timestamp;
 mod units;
 mod values;
+mod warning;
 
 pub use self::crc::{crc16_arc, crc16_arc_crlf};
 pub use encrypted::{decrypt, DecryptError, KeyError, Keys};
 pub use framer::{MAX_QUEUED, MAX_TELEGRAM};
 pub use obis::Obis;
 pub use telegram::{parse_telegram, parse_unchecked};
+pub use timestamp::TimeError;
+pub use warning::TelegramWarning;
 
 use std::fmt;
 
@@ -126,7 +129,7 @@ pub struct Telegram {
     pub channels: Vec<Option<u8>>,
     /// Things that were skipped or replaced (malformed lines, bad sub-meter clocks). The caller
     /// logs them (once per distinct text is enough); they never stop the other values.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<TelegramWarning>,
 }
 
 /// Why bytes did not become a telegram.
@@ -155,6 +158,38 @@ pub enum RejectReason {
     /// A frame with no data object of a meter (no equipment id, no value, no sub-meter).
     #[error("no data object in the telegram (line noise framed like a telegram?)")]
     NoData,
+}
+
+impl RejectReason {
+    /// Every [`RejectReason::key`], for outputs that list all counters (zero ones too).
+    pub const KEYS: [&'static str; 9] = [
+        "crc_mismatch",
+        "malformed_crc",
+        "overflow",
+        "incomplete",
+        "decrypt_failed",
+        "no_telegram",
+        "crc_missing",
+        "no_header",
+        "no_data",
+    ];
+
+    /// A stable snake_case name of the reason, without its details: the key rejections are
+    /// counted under (an input's status, `/metrics` labels). Ours, not a spec's; a key once
+    /// published is never renamed.
+    pub fn key(&self) -> &'static str {
+        match self {
+            RejectReason::CrcMismatch { .. } => "crc_mismatch",
+            RejectReason::MalformedCrc => "malformed_crc",
+            RejectReason::Overflow { .. } => "overflow",
+            RejectReason::Incomplete => "incomplete",
+            RejectReason::Decrypt(_) => "decrypt_failed",
+            RejectReason::NoTelegram => "no_telegram",
+            RejectReason::CrcMissing => "crc_missing",
+            RejectReason::NoHeader => "no_header",
+            RejectReason::NoData => "no_data",
+        }
+    }
 }
 
 /// A rejection and how many bytes it covered.
@@ -349,5 +384,39 @@ fn drop_reason(d: Drop) -> RejectReason {
         },
         Drop::Incomplete => RejectReason::Incomplete,
         Drop::MalformedCrc => RejectReason::MalformedCrc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason has its own key, listed in [`RejectReason::KEYS`], in snake_case.
+    #[test]
+    fn reject_keys_are_distinct_snake_case_and_listed() {
+        let all = [
+            RejectReason::CrcMismatch {
+                expected: 1,
+                given: 2,
+            },
+            RejectReason::MalformedCrc,
+            RejectReason::Overflow { limit: 9 },
+            RejectReason::Incomplete,
+            RejectReason::Decrypt(DecryptError::WrongKey),
+            RejectReason::NoTelegram,
+            RejectReason::CrcMissing,
+            RejectReason::NoHeader,
+            RejectReason::NoData,
+        ];
+        let keys: Vec<&str> = all.iter().map(RejectReason::key).collect();
+        assert_eq!(keys, RejectReason::KEYS);
+        let distinct: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:?}");
+        for k in keys {
+            assert!(
+                !k.is_empty() && k.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'),
+                "{k}"
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@ use super::framer::{declares_crc, End, Frame, Framer};
 use super::mapping::Builder;
 use super::parser::CodeCache;
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject, resync};
-use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram};
+use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram, TelegramWarning};
 use std::sync::Arc;
 
 use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
@@ -94,9 +94,7 @@ pub(crate) fn decode_frame(
                 return Err(reject(RejectReason::NoData, t.raw.len()));
             }
             if start > 0 {
-                t.warnings.push(format!(
-                    "skipped {start} bytes of line noise before the telegram's '/'"
-                ));
+                t.warnings.push(TelegramWarning::LineNoise { bytes: start });
             }
             Ok(t)
         }
@@ -126,9 +124,8 @@ pub(crate) fn decode_frame(
                     };
                     let mut t = build(bytes, bang, crc, true, opts, now, caches);
                     if let CrcStatus::Authenticated { expected, given } = crc {
-                        t.warnings.push(format!(
-                            "inner CRC mismatch (computed {expected:04X}, telegram says {given:04X}); accepted because the frame's GCM tag verified"
-                        ));
+                        t.warnings
+                            .push(TelegramWarning::InnerCrcMismatch { expected, given });
                     }
                     Ok(t)
                 }
@@ -211,8 +208,9 @@ fn build(
         match o {
             Ok(o) => b.object(&o),
             Err(line) => {
-                let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
-                b.warn(|| format!("skipped line that is not an OBIS object: {shown:?}"));
+                b.warn(|| TelegramWarning::NotAnObject {
+                    line: String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned(),
+                });
             }
         }
     }

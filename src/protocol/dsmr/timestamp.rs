@@ -22,7 +22,7 @@ pub enum TimeError {
 }
 
 impl TimeError {
-    /// The message (the `Display` text), without formatting (warnings are built by hand).
+    /// The message (the `Display` text), as a static string.
     pub fn message(&self) -> &'static str {
         match self {
             TimeError::Format => "not a YYMMDDhhmmss[S|W] timestamp",
