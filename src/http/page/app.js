@@ -205,7 +205,7 @@
       c.bigUnit.textContent = unit(m, pk[0]);
       const exporting = net !== null && net < 0;
       c.root.classList.toggle('exporting', exporting);
-      c.bigLabel.textContent = net === null ? '' : exporting ? 'exporting' : pk[1] ? 'importing' : 'power';
+      c.bigLabel.textContent = net === null ? '' : exporting ? 'exporting' : m.kind === 'electricity' ? 'importing' : 'power';
     } else {
       const ck = counterKeys(m)[0];
       c.bigValue.textContent = ck ? exact(m.state || {}, ck[0]) || '–' : '–';
