@@ -52,6 +52,7 @@ fn main() {
     let mut bridge = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
         .args(["--log-level", "warn", "run", "--config"])
         .arg(&cfg)
+        .env("METER2MQTT_DATA_DIR", dir.path().join("data"))
         .stdout(Stdio::null())
         .spawn()
         .expect("meter2mqtt");

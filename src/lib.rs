@@ -27,6 +27,7 @@ pub mod event;
 pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]
+pub mod history;
 pub mod http;
 #[cfg(feature = "bridge")]
 pub mod input;

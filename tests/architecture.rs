@@ -152,6 +152,8 @@ fn layers_point_one_way() {
         ("event", &["mqtt", "input", "bridge", "config", "transport"]),
         ("guard", &["mqtt", "input", "bridge", "event", "config"]),
         ("mqtt", &["input", "bridge"]),
+        // The history is an output: it sees events, never an input nor another output.
+        ("history", &["input", "bridge", "mqtt", "transport"]),
         ("http", &["mqtt", "input", "bridge"]),
         (
             "protocol",

@@ -17,6 +17,7 @@ fn meter2mqtt(dir: &Path, command: &str, yaml: &str, env: &[(&str, &str)]) -> Ou
     let mut child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
         .args([command, "--config"])
         .arg(&cfg)
+        .env("METER2MQTT_DATA_DIR", dir.join("data"))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

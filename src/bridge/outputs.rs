@@ -31,10 +31,17 @@ pub(super) fn start(
         ha_status_topic: cfg.homeassistant.status_topic.clone(),
         status: broker.clone(),
     };
+    let (history, history_reader) = crate::history::from_config(cfg);
     let mut outputs = vec![Output::spawn("mqtt", stopping, ended, |inbox| {
         crate::mqtt::output::run(mqtt, inbox)
     })];
-    // history, raw TCP: one line each here.
+    if let Some(h) = history {
+        let r = history_reader.clone();
+        outputs.push(Output::spawn("history", stopping, ended, |inbox| {
+            crate::history::run(h, r, inbox)
+        }));
+    }
+    // raw TCP: one line here.
     if cfg.http.enabled {
         let http = HttpSettings {
             listen: cfg.http.listen_addr()?,
@@ -43,8 +50,8 @@ pub(super) fn start(
             naming: publish_settings(cfg).naming,
             statuses: statuses.clone(),
             broker,
-            // The history's route goes here (it gets the server's auth and limits).
-            extra: axum::Router::new(),
+            // The history's route (it gets the server's auth and limits).
+            extra: crate::history::http::routes(history_reader),
         };
         outputs.push(Output::spawn("http", stopping, ended, |inbox| {
             crate::http::run(http, inbox)

@@ -11,6 +11,7 @@ mod de;
 pub mod duration;
 mod env;
 pub mod files;
+mod history;
 mod http;
 mod inputs;
 mod scalar;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use history::{resolve_data_dir, HistoryConfig};
 pub use http::HttpConfig;
 pub use inputs::{
     BccConfig, Iec62056Config, InputConfig, KmpConfig, Link, MulticalConfig, P1Config, P1Preset,
@@ -40,6 +42,9 @@ pub struct Config {
     pub publish: PublishConfig,
     pub inputs: Vec<InputConfig>,
     pub log: LogConfig,
+    /// Where the bridge keeps its files (the history database); see [`Config::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    pub history: HistoryConfig,
     /// The web page, JSON API and `/metrics` (`config/http.rs`).
     pub http: HttpConfig,
 }
@@ -292,6 +297,12 @@ fn from_tree(root: &yaml::Node) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// `data_dir`, or the per-user default (`$XDG_DATA_HOME/meter2mqtt`,
+    /// `~/.local/share/meter2mqtt`); `None` if neither is known.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        resolve_data_dir(self.data_dir.as_ref(), |k| std::env::var_os(k))
+    }
+
     /// Load `path` (if given) and `METER2MQTT_*` environment variables, then validate.
     /// Nested keys use `__` in the environment: `METER2MQTT_MQTT__PASSWORD`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {

@@ -173,6 +173,7 @@ impl Config {
             return Err(invalid("mqtt.client_id", "must be 1 to 92 characters"));
         }
         let to_config = ConfigError::from;
+        self.history.check().map_err(to_config)?;
         check_duration(
             "mqtt.keepalive",
             self.mqtt.keepalive,

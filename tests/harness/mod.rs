@@ -296,6 +296,8 @@ impl Bridge {
         let child = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
             .args(["--log-level", "meter2mqtt=debug,info", "run", "--config"])
             .arg(&cfg)
+            // Each bridge its own history file, in its temp dir (never the user's home).
+            .env("METER2MQTT_DATA_DIR", dir.path().join("data"))
             .envs(http)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -303,6 +305,11 @@ impl Bridge {
             .spawn()
             .expect("start meter2mqtt");
         Bridge { child, dir, log }
+    }
+
+    /// The bridge's history file (under its `data_dir`, a temp dir).
+    pub fn history_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("history.sqlite3")
     }
 
     /// The configuration file the bridge was started with (rewrite it, then SIGHUP).
