@@ -2,7 +2,7 @@
 """The web page in a real browser: headless Chromium (the system's, Debian's `chromium`)
 driven by Playwright for Python. Run by tests/page_browser.rs against a real bridge.
 
-  page-check.py URL [--wait-meters S] [--inject TEXT ...] [--screenshot PATH] [--chromium PATH]
+  page-check.py URL [--wait-meters S] [--wait-history S] [--inject TEXT ...] [--screenshot PATH] [--chromium PATH]
 
 Checks (exit 1 with a FAIL line for each one that does not hold):
 - every meter /api/meters lists has its card, with its name, its id, and every state value
@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -110,6 +111,29 @@ def wait_meters(url, timeout_s):
             why = str(e)
         time.sleep(0.5)
     check(False, f"meters did not all appear within {timeout_s} s: {why}")
+
+
+def wait_history(url, timeout_s):
+    """Until the history answers for every meter. It answers 404 for a meter it has not
+    written a minute of yet, and the browser logs every 404 as a console error: a bridge
+    started for the test has its first rows when its first minute closes."""
+    deadline = time.time() + timeout_s
+    missing = []
+    while time.time() < deadline:
+        missing = []
+        for m in api_meters(url):
+            key = next((q["key"] for q in m.get("quantities") or []), None)
+            path = f"api/meters/{urllib.parse.quote(m['id'], safe='')}/history?" + \
+                urllib.parse.urlencode({"key": key, "resolution": "minute"})
+            try:
+                api(url, path)
+            except urllib.error.HTTPError:
+                missing.append(m["id"])
+        if not missing:
+            check(True, "the history answers for every meter")
+            return
+        time.sleep(1)
+    check(False, f"no history within {timeout_s} s for {missing}")
 
 
 def compare_cards(page, url, deadline_s=20):
@@ -226,12 +250,16 @@ def main():
     ap.add_argument("--screenshot")
     ap.add_argument("--wait-meters", type=float, default=0,
                     help="first wait up to this many seconds for every input's meters")
+    ap.add_argument("--wait-history", type=float, default=0,
+                    help="then up to this many seconds until the history has every meter")
     ap.add_argument("--inject", action="append", default=[],
                     help="markup a telegram carried: must be shown as this text")
     args = ap.parse_args()
     errors = []
     if args.wait_meters:
         wait_meters(args.url, args.wait_meters)
+    if args.wait_history:
+        wait_history(args.url, args.wait_history)
     with sync_playwright() as p:
         # --no-sandbox: the tests run as root in a container, where Chromium's sandbox
         # cannot start; the page is our own, served from loopback.
@@ -259,7 +287,8 @@ def main():
                   f"only the page's own scripts: {r['scripts']}")
             check(r["handlers"] == 0, f"no on* attribute anywhere ({r['handlers']})")
             check(r["pwned"] is None, f"no injected code ran (window.__pwned = {r['pwned']})")
-            check(not r["violations"], f"nothing blocked by the CSP: {r['violations']}")
+            v = r["violations"]
+            check(not v, f"nothing blocked by the CSP: {len(v)} blocked {sorted(set(v))}")
             raw_telegram_panel(page, args.url)
         else:
             value_changes(page)

@@ -211,6 +211,10 @@ inputs:\n  - name: p1_inject\n    type: p1\n    host: 127.0.0.1\n    port: {port
         &[
             "--wait-meters",
             "30",
+            // The history has the meter once its first minute is written (until then it
+            // answers 404, which the browser logs as an error).
+            "--wait-history",
+            "90",
             "--inject",
             MESSAGE,
             "--inject",
