@@ -38,6 +38,9 @@ pub struct DemoArgs {
     /// `http listening` log line).
     #[arg(long, default_value = "127.0.0.1:8089")]
     pub http: String,
+    /// Keep the history here (default: a temporary directory, removed at the end).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -151,12 +154,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut inputs = String::new();
         let mut keep = Vec::new();
-        for (name, flavour, seed) in [
+        let (data_dir, temp_dir) = match &args.data_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let d = std::env::temp_dir().join(format!("meter2mqtt-demo-{}", std::process::id()));
+                (d.clone(), Some(d))
+            }
+        };
+        let p1 = [
             ("nl_dsmr5", Flavour::Dsmr5, 1),
             ("nl_dsmr22", Flavour::Dsmr22, 3),
-        ] {
+            ("be_emucs_tcp", Flavour::BelgianEmucs, 2),
+        ];
+        let history = data_dir.join(meter2mqtt::history::FILE_NAME);
+        let (sims, backfill_note) = super::backfill::backfilled(&history, clock, clock - now, &p1);
+        let mut sims = sims.into_iter();
+        for (name, _, _) in &p1[..2] {
+            let Some(meter) = sims.next() else { break };
             let (path, handle) = dsmr_on_pty(
-                DsmrMeter::new(flavour, clock, seed),
+                meter,
                 every,
                 Arc::new(SimStats::default()),
                 stop.clone(),
@@ -171,7 +187,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let (listener, addr) = loopback_listener().await?;
         tokio::spawn(dsmr_on_tcp(
             listener,
-            DsmrMeter::new(Flavour::BelgianEmucs, clock, 2),
+            sims.next().unwrap_or_else(|| DsmrMeter::new(Flavour::BelgianEmucs, clock, 2)),
             every,
             Arc::new(SimStats::default()),
         ));
@@ -204,8 +220,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             path.display()
         ));
         let yaml = format!(
-            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\nhttp:\n  listen: \"{}\"\ninputs:\n{inputs}",
-            args.http
+            "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\nhttp:\n  listen: \"{}\"\ndata_dir: \"{}\"\ninputs:\n{inputs}",
+            args.http,
+            data_dir.display()
         );
         let cfg = Config::from_yaml(&yaml).context("demo configuration")?;
         outln!("meter2mqtt demo: simulated meters: DSMR 5 + gas, DSMR 2.2 + gas, Belgian e-MUCS + gas + water (over TCP),");
@@ -215,6 +232,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         outln!("  MQTT Explorer:   connect to {}:{}", broker.host, broker.port);
         outln!("  Home Assistant:  MQTT integration -> broker {} port {}; devices appear by themselves", broker.host, broker.port);
         outln!("  web page and API: http://{}/ (JSON: /api/meters, live: /api/events, /metrics)", args.http);
+        outln!("{backfill_note}");
         outln!("Ctrl-C stops.\n");
         if !args.quiet {
             tokio::spawn(live_view(broker.clone()));
@@ -232,8 +250,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 None => signal.await,
             }
         };
-        meter2mqtt::bridge::run(cfg, shutdown).await?;
+        let ran = meter2mqtt::bridge::run(cfg, shutdown).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(d) = temp_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        ran?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

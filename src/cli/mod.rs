@@ -1,3 +1,4 @@
+pub mod backfill;
 pub mod decode;
 pub mod demo;
 pub mod signals;

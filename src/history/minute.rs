@@ -133,9 +133,11 @@ pub struct MinuteBatch {
     pub readings: u64,
 }
 
-/// The minute in progress.
+/// The minute in progress (or another step: [`Minute::with_step`]).
 #[derive(Debug, Default)]
 pub struct Minute {
+    /// Seconds per step; 0 means 60.
+    step: i64,
     start: Option<i64>,
     /// By meter id: its quantities in the order first seen (a meter has a few dozen, a
     /// linear search by key beats hashing them).
@@ -155,6 +157,20 @@ impl Minute {
         Minute::default()
     }
 
+    /// Steps of `step` seconds instead of minutes (a backfill sums up whole hours and days
+    /// at once, instead of merging each minute into them).
+    pub fn with_step(step: i64) -> Minute {
+        Minute {
+            step: step.max(1),
+            ..Minute::default()
+        }
+    }
+
+    fn step_of(&self, t: i64) -> i64 {
+        let step = if self.step == 0 { 60 } else { self.step };
+        t - t.rem_euclid(step)
+    }
+
     /// The start of the minute in progress, if it has a reading.
     pub fn start(&self) -> Option<i64> {
         self.start
@@ -163,7 +179,7 @@ impl Minute {
     /// Add `reading`, received at `now` (Unix seconds). A reading of a later minute than the
     /// one in progress finishes that one first: it is returned, to be written.
     pub fn add(&mut self, reading: &Reading, now: i64) -> Option<MinuteBatch> {
-        let m = minute_of(now);
+        let m = self.step_of(now);
         let done = match self.start {
             Some(s) if s != m => self.take(),
             _ => None,
@@ -195,7 +211,7 @@ impl Minute {
     /// The minute in progress if it started before `now`'s minute (the minute has ended).
     pub fn take_ended(&mut self, now: i64) -> Option<MinuteBatch> {
         match self.start {
-            Some(s) if s < minute_of(now) => self.take(),
+            Some(s) if s < self.step_of(now) => self.take(),
             _ => None,
         }
     }

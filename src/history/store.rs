@@ -223,9 +223,20 @@ impl Store {
         self.write_all(std::slice::from_ref(batch))
     }
 
-    /// Write several minutes in one transaction (a backfill, a benchmark).
+    /// Write several minutes in one transaction (a benchmark).
     pub fn write_all(&mut self, batches: &[MinuteBatch]) -> Result<Written, StoreError> {
-        let result = self.write_inner(batches);
+        self.write_to(batches, &Resolution::ALL)
+    }
+
+    /// Write batches into the tables of `into` only, in one transaction: a backfill sums
+    /// up its hours and days itself ([`super::minute::Minute::with_step`]) and writes each
+    /// step's row once instead of merging every minute into it.
+    pub fn write_to(
+        &mut self,
+        batches: &[MinuteBatch],
+        into: &[Resolution],
+    ) -> Result<Written, StoreError> {
+        let result = self.write_inner(batches, into);
         if result.is_err() {
             // The transaction rolled back: the cached series may name rows that are gone.
             let _ = self.load_series();
@@ -233,7 +244,11 @@ impl Store {
         result.map_err(|e| self.err(e))
     }
 
-    fn write_inner(&mut self, batches: &[MinuteBatch]) -> Result<Written, rusqlite::Error> {
+    fn write_inner(
+        &mut self,
+        batches: &[MinuteBatch],
+        into: &[Resolution],
+    ) -> Result<Written, rusqlite::Error> {
         let tx = self.conn.transaction()?;
         let mut done = Written::default();
         for (batch, row) in batches
@@ -248,7 +263,7 @@ impl Store {
                 done.skipped += 1;
                 continue;
             };
-            for res in Resolution::ALL {
+            for &res in into {
                 let t = batch.start - batch.start.rem_euclid(res.step());
                 upsert(&tx, res, id, t, &values)?;
             }
