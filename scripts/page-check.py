@@ -8,7 +8,9 @@ Checks (exit 1 with a FAIL line for each one that does not hold):
 - every meter /api/meters lists has its card, with its name, its id, and every state value
   exactly as the API gives it (the API's number text, `123.450` stays `123.450`);
 - a value changes within 3 s without a reload (the page follows the event stream);
-- every chart has data points and has drawn them (pixels of its series' colours on its canvas);
+- every chart whose history has values has drawn them (pixels of its series' colours on its
+  canvas), asked of /api/meters/{id}/history as the page asks; charts without history yet
+  are named;
 - the console has no errors and the page raised no exception;
 - on a phone-sized viewport nothing is wider than the screen;
 - with --inject: every TEXT (markup a telegram carried) is shown as text, the raw telegram
@@ -66,7 +68,7 @@ CARDS_JS = """() => [...document.querySelectorAll('article.meter')].map((c) => (
 }))"""
 
 # For every chart: its data points and the canvas pixels close to each series' colour.
-CHARTS_JS = """() => window.m2m.charts.map(({ meter, name, u, colours }) => {
+CHARTS_JS = """() => window.m2m.charts.map(({ meter, name, u, colours, keys, from }) => {
   const points = u.data.slice(1).reduce((n, s) => n + s.filter((v) => typeof v === 'number').length, 0);
   const c = u.ctx.canvas;
   const px = c.width && c.height ? u.ctx.getImageData(0, 0, c.width, c.height).data : [];
@@ -78,7 +80,7 @@ CHARTS_JS = """() => window.m2m.charts.map(({ meter, name, u, colours }) => {
       if (Math.abs(px[i] - r) + Math.abs(px[i + 1] - g) + Math.abs(px[i + 2] - b) < 60) hits[k]++;
     });
   }
-  return { meter, name, points, hits, width: c.width, css: c.clientWidth };
+  return { meter, name, points, hits, width: c.width, css: c.clientWidth, keys, from };
 })"""
 
 INJECT_JS = """() => ({
@@ -191,14 +193,44 @@ def value_changes(page):
     check(False, "no value changed within 3 s")
 
 
-def charts_drawn(page):
+def history_points(url, chart):
+    """How many values the history has for what `chart` shows (asked as the page asks)."""
+    resolution, field = ("minute", "mean") if chart["name"] == "live" else ("hour", "delta")
+    n = 0
+    for key in chart["keys"]:
+        path = f"api/meters/{urllib.parse.quote(chart['meter'], safe='')}/history?" + \
+            urllib.parse.urlencode({"key": key, "resolution": resolution, "from": str(chart["from"])})
+        try:
+            points = json.loads(api(url, path))["points"]
+        except urllib.error.HTTPError:
+            points = []
+        n += sum(1 for p in points if isinstance(p.get(field), (int, float)))
+    return n
+
+
+def charts_drawn(page, url):
+    """Every chart whose history has values has drawn them (pixels of its series' colours);
+    one whose history has none yet is named, and must then show nothing but what the event
+    stream brought (a live line)."""
     charts = page.evaluate(CHARTS_JS)
     check(len(charts) > 0, f"{len(charts)} charts on the page")
+    empty = []
     for c in charts:
-        need = 2 if c["name"] == "live" else 1  # a line needs two points, a bar one
-        check(c["points"] >= need and max(c["hits"], default=0) >= 3,
-              f"chart {c['name']} of {c['meter']}: {c['points']} points, "
-              f"series pixels {c['hits']}")
+        have = history_points(url, c)
+        drawn = c["points"] >= 1 and max(c["hits"], default=0) >= 3
+        what = f"chart {c['name']} of {c['meter']}: history {have} values, chart {c['points']} " \
+            f"points, series pixels {c['hits']}"
+        if have:
+            check(drawn, what)
+        elif c["name"] == "live":
+            check(c["points"] == 0 or drawn, what)
+            empty.append(f"{c['meter']} {c['name']}")
+        else:
+            check(c["points"] == 0, what)
+            empty.append(f"{c['meter']} {c['name']}")
+    drawn = len(charts) - len(empty)
+    check(drawn > 0, f"{drawn} of {len(charts)} charts drawn from history"
+          + (f"; NO HISTORY YET for {empty}" if empty else ""))
 
 
 def phone(page):
@@ -248,7 +280,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
-    ap.add_argument("--screenshot")
+    ap.add_argument("--screenshot", help="the whole page, as a PNG")
+    ap.add_argument("--readme-shot", help="the top of the page (1280 x 1000), as a PNG")
     ap.add_argument("--wait-meters", type=float, default=0,
                     help="first wait up to this many seconds for every input's meters")
     ap.add_argument("--wait-history", type=float, default=0,
@@ -267,7 +300,7 @@ def main():
         # --no-sandbox: the tests run as root in a container, where Chromium's sandbox
         # cannot start; the page is our own, served from loopback.
         browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: errors.append(f"exception: {e}"))
         page.add_init_script("""window.__violations = [];
@@ -301,11 +334,18 @@ def main():
         else:
             value_changes(page)
             if not args.skip_charts:
-                charts_drawn(page)
+                charts_drawn(page, args.url)
         if args.screenshot:
             page.wait_for_timeout(300)
             page.screenshot(path=args.screenshot, full_page=True)
             print(f"screenshot: {args.screenshot}")
+        if args.readme_shot:
+            # What the README shows: the top of the page in a laptop-sized window.
+            page.evaluate("""() => { document.querySelectorAll('details').forEach((d) => { d.open = false; });
+              window.scrollTo(0, 0); }""")
+            page.wait_for_timeout(300)
+            page.screenshot(path=args.readme_shot)
+            print(f"screenshot: {args.readme_shot}")
         phone(page)
         browser.close()
     unique = list(dict.fromkeys(errors))

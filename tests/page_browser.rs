@@ -3,8 +3,9 @@
 //! `target/pyenv`), against the real binary: `meter2mqtt demo` with its embedded broker, and
 //! `meter2mqtt run` reading a P1 telegram full of markup over a real TCP socket.
 //!
-//! `PYENV` names another venv, `CHROMIUM` another browser; `PAGE_SCREENSHOT=docs/screenshot.png`
-//! puts the demo's screenshot where the README shows it (else `target/page-demo.png`).
+//! `PYENV` names another venv, `CHROMIUM` another browser. The demo's whole page is saved as
+//! `target/page-demo.png`, its top as `target/page-demo-top.png` or, with
+//! `PAGE_SCREENSHOT=docs/screenshot.png`, where the README shows it.
 //! `PAGE_BROWSER_SKIP=1` (set by `scripts/test.sh` only when pip could not install Playwright)
 //! skips with a loud message.
 
@@ -120,7 +121,7 @@ fn demo_page_in_chromium() {
             "demo",
             "--quiet",
             "--duration",
-            "120",
+            "600",
             "--http",
             "127.0.0.1:0",
         ])
@@ -133,9 +134,10 @@ fn demo_page_in_chromium() {
         .expect("start meter2mqtt demo");
     let log = || std::fs::read_to_string(&err).unwrap_or_default();
     let addr = wait_for_addr("demo", log);
-    let shot = std::env::var("PAGE_SCREENSHOT")
+    let shot = Path::new(ROOT).join("target/page-demo.png");
+    let top = std::env::var("PAGE_SCREENSHOT")
         .map(|p| Path::new(ROOT).join(p))
-        .unwrap_or_else(|_| Path::new(ROOT).join("target/page-demo.png"));
+        .unwrap_or_else(|_| Path::new(ROOT).join("target/page-demo-top.png"));
     // Every simulated input has shown its meters before the browser looks (the polled heat
     // meters answer within their first 10 s poll).
     page_check(
@@ -145,8 +147,14 @@ fn demo_page_in_chromium() {
         &[
             "--wait-meters",
             "60",
+            // The demo backfills its P1 meters; the polled heat meters have history once their
+            // first minute is written (until then it answers 404: a console error).
+            "--wait-history",
+            "120",
             "--screenshot",
             &shot.display().to_string(),
+            "--readme-shot",
+            &top.display().to_string(),
         ],
     );
     let _ = demo.kill();

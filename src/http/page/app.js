@@ -128,13 +128,14 @@
         fill: bars ? s.colour : s.colour + '22',
         width: bars ? 0 : 1.5,
         spanGaps: !bars,
-        points: { show: false },
+        points: bars ? { show: false } : {}, // a line's points show where they are sparse (uPlot's default)
         paths: bars ? uPlot.paths.bars({ size: [0.7, 40] }) : undefined,
         value: (u, v) => (v === null || v === undefined ? '–' : `${fmt(Math.abs(v), 3)} ${s.unit}`),
       }))),
     };
     const u = new uPlot(opts, [[], ...series.map(() => [])], box);
-    charts.push({ meter: meterId, name, u, colours: series.map((s) => s.colour) });
+    // What it shows, for scripts/page-check.py to ask the history the same (`from` when loaded).
+    charts.push({ meter: meterId, name, u, colours: series.map((s) => s.colour), keys: series.map((s) => s.key) });
     new ResizeObserver(() => {
       const w = Math.max(box.clientWidth, 200);
       if (w !== u.width) u.setSize({ width: w, height: 130 });
@@ -158,12 +159,12 @@
       c.root.append(el('h4', null, 'Power, last hour'), box);
       c.live = chart(box, m.id, 'live', pk.map((k) => ({
         label: k === 'power_export' ? 'export' : k === 'power_import' ? 'import' : 'power',
-        colour: COLOURS[k], unit: unit(m, k),
+        key: k, colour: COLOURS[k], unit: unit(m, k),
       })), false, () => { const n = Date.now() / 1e3; return [n - 3600, n]; });
     }
     const ck = counterKeys(m);
     if (ck.length) {
-      const bars = ck.map(([k, label]) => ({ label, colour: COLOURS[k], unit: unit(m, k) }));
+      const bars = ck.map(([k, label]) => ({ key: k, label, colour: COLOURS[k], unit: unit(m, k) }));
       // Fixed spans (today's 24 hours, the last 30 days) so a bar's width and place mean the same
       // whatever history there is; half a step of room each side for the first and last bars.
       const spans = {
@@ -253,6 +254,7 @@
     if (!c.live) return;
     const pk = powerKeys(m);
     const from = Date.now() - HOUR;
+    shown(c.live, from);
     const answers = await Promise.all(pk.map((k) => history(m.id, k, 'minute', from)));
     const rows = new Map();
     answers.forEach((a, i) => {
@@ -294,6 +296,8 @@
     const now = Date.now();
     const midnight = localMidnight(now);
     const from = localMidnight(midnight - 29 * DAY + HOUR);
+    shown(c.hourly, midnight);
+    shown(c.daily, from);
     const answers = await Promise.all(ck.map(([k]) => history(m.id, k, 'hour', from)));
     const hours = new Map();
     const days = new Map();
@@ -322,6 +326,10 @@
     };
     c.hourly.setData(series(hours));
     c.daily.setData(series(days));
+  }
+
+  function shown(u, from) {
+    for (const r of charts) if (r.u === u) r.from = from;
   }
 
   async function loadHistory(entry) {
