@@ -214,8 +214,7 @@
       c.bigLabel.textContent = ck ? 'meter reading' : '';
     }
     for (const [k, cell] of c.todayCells) {
-      const cur = num(m, k);
-      const base = c.base.get(k);
+      const cur = num(m, k), base = c.base.get(k);
       cell.textContent = cur === null || base === undefined ? '–' : fmt(Math.max(0, cur + base), 3);
     }
     renderReadings(m, c);
@@ -257,14 +256,11 @@
     shown(c.live, from);
     const answers = await Promise.all(pk.map((k) => history(m.id, k, 'minute', from)));
     const rows = new Map();
-    answers.forEach((a, i) => {
-      for (const p of a.points || []) {
-        if (typeof p.t !== 'number' || typeof p.mean !== 'number') continue;
-        const r = rows.get(p.t) || pk.map(() => null);
-        r[i] = p.mean;
-        rows.set(p.t, r);
+    answers.forEach((a, i) => (a.points || []).forEach((p) => {
+      if (typeof p.t === 'number' && typeof p.mean === 'number') {
+        (rows.get(p.t) || rows.set(p.t, pk.map(() => null)).get(p.t))[i] = p.mean;
       }
-    });
+    }));
     // History up to its last minute, then the live points the stream brought after it.
     const hist = [...rows.entries()].map(([t, v]) => [t / 1e3, ...v]).sort((a, b) => a[0] - b[0]);
     const end = hist.length ? hist[hist.length - 1][0] + 60 : 0;
@@ -273,11 +269,9 @@
   }
   function pushLive(entry) {
     const { m, card: c } = entry;
-    if (!c.live) return;
-    const pk = powerKeys(m);
+    const v = powerKeys(m).map((k) => num(m, k));
+    if (!c.live || v.every((x) => x === null)) return;
     const t = (m.last_seen_ms || Date.now()) / 1e3;
-    const v = pk.map((k) => num(m, k));
-    if (v.every((x) => x === null)) return;
     (c.liveData || (c.liveData = [])).push([t, ...v]);
     drawLive(c);
   }
@@ -472,20 +466,16 @@
       conn.className = 'conn off';
     });
     es.addEventListener('state', (ev) => {
-      let m;
-      try { m = parse(ev.data); } catch (e) { console.warn('bad state event', e); return; }
-      const entry = upsert(m, true);
-      if (!entry) return;
-      state.updates++;
-      pushLive(entry);
+      let m = null;
+      try { m = parse(ev.data); } catch (e) { console.warn('bad state event', e); }
+      const entry = m && upsert(m, true);
+      if (entry) { state.updates++; pushLive(entry); }
     });
     es.addEventListener('availability', (ev) => {
-      let a;
-      try { a = JSON.parse(ev.data); } catch (e) { return; }
+      let a = null;
+      try { a = JSON.parse(ev.data); } catch (e) { console.warn('bad availability event', e); }
       const entry = a && meters.get(a.id);
-      if (!entry) return;
-      entry.m.online = !!a.online;
-      renderMeter(entry);
+      if (entry) { entry.m.online = !!a.online; renderMeter(entry); }
     });
   }
 
