@@ -392,3 +392,71 @@ fn demo_with_embedded_broker_serves_states_and_discovery() {
         "stopped after {elapsed:?}"
     );
 }
+
+/// The demo starts with days of history (backfilled from the simulated household) behind
+/// its page's API, kept in `--data-dir` when one is given.
+#[cfg(feature = "embedded-broker")]
+#[test]
+fn demo_fills_the_history() {
+    let port = harness::free_port();
+    let http = format!("127.0.0.1:{}", harness::free_port());
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let mut demo = Demo::start(&[
+        "--port",
+        &port.to_string(),
+        "--http",
+        &http,
+        "--data-dir",
+        &data_dir,
+    ]);
+    let meter = "E0043007052870319";
+    let ask = |q: &str| -> (u16, Value) {
+        let (status, body) = harness::http_get(&http, &format!("/api/meters/{meter}/history?{q}"));
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    };
+    let deadline = Instant::now() + T;
+    let days = loop {
+        if std::net::TcpStream::connect(&http).is_ok() {
+            let (status, v) = ask("key=energy_import_t1&resolution=day");
+            if status == 200 {
+                break v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no history on {http}\n{}",
+            demo.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Three days back from now: four UTC days (or three at midnight), counters rising.
+    let points = days["points"].as_array().unwrap();
+    assert!(points.len() >= 3, "{days}");
+    assert!(
+        points[1..]
+            .iter()
+            .all(|p| p["delta"].as_f64().is_some_and(|d| d > 0.0)),
+        "{days}"
+    );
+    let (status, hours) = ask("key=power_import&resolution=hour");
+    assert_eq!(status, 200, "{hours}");
+    let hours = hours["points"].as_array().unwrap().len();
+    assert!(hours >= 48, "48 hours by default: {hours}");
+    let (status, minutes) = ask("key=power_import");
+    assert_eq!(status, 200, "{minutes}");
+    assert!(
+        minutes["points"].as_array().unwrap().len() >= 59,
+        "{minutes}"
+    );
+    let (status, elapsed) = demo.wait(EXIT_TIMEOUT);
+    assert!(status.success(), "exit status {status}\n{}", demo.output());
+    assert!(elapsed >= Duration::from_secs(DURATION));
+    assert!(
+        demo.output()
+            .contains("3 days backfilled from the simulated household"),
+        "{}",
+        demo.output()
+    );
+    assert!(data.path().join("history.sqlite3").exists());
+}

@@ -5,13 +5,12 @@
 mod harness;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use harness::{json, Bridge, Broker, Subscriber};
+use harness::{http_get as get, json, Bridge, Broker, Subscriber};
 use meter2mqtt::decimal::Decimal;
 use meter2mqtt::history::{Minute, Store};
 use meter2mqtt::reading::{q, MeterInfo, MeterKind, Reading};
@@ -121,30 +120,6 @@ fn http_addr(bridge: &Bridge) -> String {
     let line = log.lines().find(|l| l.contains("http listening")).unwrap();
     let addr = line.split("addr=").nth(1).unwrap();
     addr.split_whitespace().next().unwrap().to_string()
-}
-
-/// `GET path` over a fresh connection: the status and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// Every exact value of `key` MQTT published in the states of `topic`.

@@ -2,7 +2,7 @@
 //! history before its meters go live, so that the page's charts show days at once.
 //!
 //! The values come from the simulators' own model (`sim::household`): the same meters, run
-//! from [`DAYS`] ago to now, one telegram a minute, decoded by the real P1 decoder. The live
+//! from [`DAYS`] ago to now, a telegram a minute (the last hours) or every ten minutes, decoded by the real P1 decoder. The live
 //! meters then go on from where the backfill ended, so counters continue without a step.
 //! It is logged as a backfill: these are not measurements.
 
@@ -15,6 +15,8 @@ use meter2mqtt::time::Timestamp;
 
 /// Days of history the demo starts with.
 pub const DAYS: i64 = 3;
+/// The last part of it with a telegram a minute (the history keeps minute rows of it).
+const RECENT: i64 = 6 * 3600;
 
 /// The meters `specs` (input name, flavour, seed) at `clock` (the meters' local time,
 /// `utc_offset` seconds ahead of UTC), after writing their last [`DAYS`] into the history
@@ -38,9 +40,14 @@ pub fn backfilled(
         })
         .collect();
     let mut readings = Vec::new();
-    for _ in 0..DAYS * 1440 {
+    let mut t = start;
+    while t < clock {
+        // A telegram a minute for the last hours (the page's minute chart), one every 10
+        // minutes before (hours and days: counters are exact at any rate).
+        let step = if clock - t <= RECENT { 60 } else { 600 };
+        t += step;
         for (decoder, meter) in &mut meters {
-            decoder.push(&meter.telegram(60));
+            decoder.push(&meter.telegram(step as u32));
             let now = meter.house.clock - utc_offset;
             while let Some(ev) = decoder.next_event(Timestamp::from_unix_seconds(now)) {
                 if let P1Event::Telegram(t) = ev {

@@ -426,3 +426,31 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 pub fn json(m: &Msg) -> serde_json::Value {
     serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null)
 }
+
+/// `GET path` from an HTTP server at `addr` (`127.0.0.1:8089`), over a fresh connection:
+/// the status and the body (HTTP/1.1, `Connection: close`, so the body ends with the stream).
+#[allow(dead_code)]
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect to the HTTP server");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("response");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
