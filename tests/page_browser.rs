@@ -85,17 +85,10 @@ fn page_check(python: &Path, chromium: &Path, url: &str, args: &[&str]) -> Strin
     text
 }
 
-/// The address after `http listening addr=` in a log (the bridge listens on port 0).
-fn http_addr(log: &str) -> Option<String> {
-    let line = log.lines().find(|l| l.contains("http listening"))?;
-    let rest = &line[line.find("addr=")? + 5..];
-    Some(rest.split_whitespace().next()?.to_string())
-}
-
 fn wait_for_addr(what: &str, log: impl Fn() -> String) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(a) = http_addr(&log()) {
+        if let Some(a) = harness::http_listen_addr(&log()) {
             return a;
         }
         assert!(
