@@ -313,6 +313,11 @@ def main():
             check(False, "the page did not get ready in 30 s; console: "
                   + "; ".join(dict.fromkeys(errors)))
             sys.exit(1)
+        timing = page.evaluate("""() => ({ ready: window.m2m.readyMs, requests: performance.getEntriesByType('resource').length,
+          bytes: performance.getEntriesByType('resource').reduce((n, r) => n + (r.transferSize || 0), 0)
+            + ((performance.getEntriesByType('navigation')[0] || {}).transferSize || 0) })""")
+        print(f"page ready after {timing['ready']} ms: {timing['requests']} requests, "
+              f"{timing['bytes']} bytes", flush=True)
         page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
         meters = compare_cards(page, args.url)
         check(len(meters) > 0, "at least one meter")

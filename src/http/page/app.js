@@ -491,6 +491,7 @@
       n.hidden = false;
     }
     await loadInputs();
+    state.readyMs = Math.round(performance.now());
     state.ready = true;
     setInterval(loadInputs, 5000);
     setInterval(() => { for (const e of meters.values()) e.card.seen.textContent = `last seen ${ago(e.m.last_seen_ms)}`; }, 1000);
