@@ -28,6 +28,7 @@ pub mod fault_log;
 pub mod guard;
 #[cfg(feature = "bridge")]
 pub mod history;
+#[cfg(feature = "bridge")]
 pub mod http;
 #[cfg(feature = "bridge")]
 pub mod input;
