@@ -3,7 +3,9 @@
 //! message arriving at a real MQTT subscriber through a real Mosquitto; and the bridge's RSS.
 //!
 //! Run: `cargo bench --bench latency` (needs `mosquitto`, which `scripts/test.sh` installs).
-//! Options via env: `LATENCY_TELEGRAMS` (default 2000), `LATENCY_GAP_MS` (default 5).
+//! Options via env: `LATENCY_TELEGRAMS` (default 2000), `LATENCY_GAP_MS` (default 5),
+//! `LATENCY_SSE_CLIENTS` (default 0): that many clients read `/api/events` of the bridge's
+//! web output meanwhile (issue 14: telegram-to-MQTT p99 no worse than 10 % with 20 clients).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -35,6 +37,11 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(5),
     );
+    let sse_clients: usize = std::env::var("LATENCY_SSE_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let http_port = harness::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::start();
     let port = broker.port;
@@ -53,6 +60,7 @@ fn main() {
         .args(["--log-level", "warn", "run", "--config"])
         .arg(&cfg)
         .env("METER2MQTT_DATA_DIR", dir.path().join("data"))
+        .env("METER2MQTT_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
         .stdout(Stdio::null())
         .spawn()
         .expect("meter2mqtt");
@@ -85,6 +93,18 @@ fn main() {
         if rx.try_recv().is_ok() || warm.elapsed() > Duration::from_secs(20) {
             break;
         }
+    }
+    // The event-stream clients: each reads every event until the bridge goes away.
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], http_port).into();
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for _ in 0..sse_clients {
+        let got = got.clone();
+        std::thread::spawn(move || {
+            let mut es = harness::http::EventStream::open(http, "/api/events");
+            while es.next(Duration::from_secs(30)).is_some() {
+                got.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
     }
     std::thread::sleep(Duration::from_millis(500));
     while rx.try_recv().is_ok() {}
@@ -132,6 +152,10 @@ fn main() {
     let lost = n - lat.len();
     let mean: Duration = lat.iter().sum::<Duration>() / lat.len().max(1) as u32;
     println!("telegrams {n}, received {}, lost {lost}", lat.len());
+    println!(
+        "SSE clients {sse_clients}, events they received {}",
+        got.load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!(
         "latency pty -> bridge -> mosquitto -> subscriber: p50 {:?}  p90 {:?}  p99 {:?}  max {:?}  mean {:?}",
         percentile(&lat, 0.5),

@@ -11,7 +11,7 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have file || missing+=(file)
 have openssl || missing+=(openssl)
-# tests/page_browser.rs: the web page in Debian's headless Chromium (Playwright drives it).
+# tests/page_browser.rs and tests/http_api.rs: the web page in Debian's headless Chromium.
 have chromium || missing+=(chromium)
 have python3 || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
@@ -23,11 +23,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Python packages the tests drive real tools with, in one venv (tests find it via PYENV):
-# Playwright for tests/page_browser.rs, with the system Chromium (never its own browsers).
+# Python packages the tests need, in one venv the tests find through PYENV: prometheus_client
+# parses /metrics (tests/http_api.rs); Playwright drives the system Chromium for
+# tests/page_browser.rs (never its own browsers).
 export PYENV="${PYENV:-target/pyenv}"
-if ! "$PYENV/bin/python" -c 'import playwright.sync_api' 2>/dev/null; then
+if ! "$PYENV/bin/python" -c "import prometheus_client" 2>/dev/null; then
   python3 -m venv "$PYENV"
+  "$PYENV/bin/pip" install -q prometheus_client
+fi
+if ! "$PYENV/bin/python" -c 'import playwright.sync_api' 2>/dev/null; then
+  [ -x "$PYENV/bin/python" ] || python3 -m venv "$PYENV"
   if ! "$PYENV/bin/pip" install -q 'playwright==1.65.2'; then
     echo "!!! pip could not install playwright (no network?): tests/page_browser.rs is SKIPPED !!!"
     export PAGE_BROWSER_SKIP=1

@@ -19,8 +19,8 @@ pub struct HttpConfig {
     /// `address:port` to listen on. Loopback by default: the API is read-only, but it shows
     /// the meters' readings and raw telegrams to anyone who can reach it.
     pub listen: String,
-    /// When set, every request (but `/healthz`) needs `Authorization: Bearer <token>` or
-    /// `?token=<token>`.
+    /// When set, every request for data (the API, the events, `/metrics`) needs
+    /// `Authorization: Bearer <token>` or `?token=<token>` (`http/auth.rs`).
     pub auth_token: Option<Secret>,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,

@@ -1,7 +1,10 @@
-//! `http.auth_token`: every request but `/healthz` needs `Authorization: Bearer <token>` or
+//! `http.auth_token`: every request for data needs `Authorization: Bearer <token>` or
 //! `?token=<token>` (the page keeps `?token=` on its own API calls; Home Assistant's ingress
-//! and browsers cannot add a header to a page load). `/healthz` stays open for container
-//! health checks and the add-on watchdog: it tells nothing but `ok`.
+//! and browsers cannot add a header to a page load).
+//!
+//! Open without the token: `/healthz` (container health checks and the add-on watchdog; it
+//! tells nothing but `ok`) and the page's static files ([`OPEN`]): they hold no reading, and
+//! a browser loads `./app.js` and the style sheets without the page's `?token=`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,12 +36,24 @@ fn offered(req: &Request) -> Option<String> {
     q.0.get("token").cloned()
 }
 
+/// Paths served without the token: nothing in them comes from a meter.
+pub(crate) const OPEN: &[&str] = &[
+    "/healthz",
+    "/",
+    "/index.html",
+    "/app.js",
+    "/app.css",
+    "/uPlot.iife.min.js",
+    "/uPlot.min.css",
+    "/LICENSE.uPlot",
+];
+
 pub(crate) async fn require(
     State(token): State<Arc<Secret>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if req.uri().path() == "/healthz" {
+    if OPEN.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     match offered(&req) {

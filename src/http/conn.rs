@@ -162,3 +162,36 @@ impl AsyncWrite for Guarded {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connection that sends nothing is closed after [`IDLE`]; data in time keeps it open.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut limited = Limited::new(listener, 1);
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut io, _) = axum::serve::Listener::accept(&mut limited).await;
+        let start = Instant::now();
+        let mut buf = [0u8; 16];
+        // Data after 50 s: the connection is still open and the timer starts again.
+        let peer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(50)).await;
+            client.write_all(b"x").await.unwrap();
+            client
+        });
+        assert_eq!(io.read(&mut buf).await.unwrap(), 1);
+        let _client = peer.await.unwrap();
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_secs(110) && took < Duration::from_secs(115),
+            "{took:?}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The HTTP output (issue 14): the web page, the JSON API, server-sent events and
 //! `/metrics`, one output on the seam (`crate::event::output`) like MQTT.
 //!
-//! The output task keeps what the API shows ([`store`]): per meter the last reading the rules
+//! The output task keeps what the API shows (`store.rs`): per meter the last reading the rules
 //! let through and its availability, per input the last raw telegram; input health comes from
 //! [`crate::event::status`], the MQTT connection's from [`crate::event::broker`]. It takes
 //! every event at once and never waits for a client (event-stream clients lose events on
@@ -67,6 +67,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(naming: Naming, statuses: Arc<InputStatuses>, broker: Arc<BrokerStatus>) -> Self {
+        let (sse, _) = broadcast::channel(sse::BUFFER);
+        let (closing, _) = watch::channel(false);
+        Shared {
+            store: RwLock::new(Store::default()),
+            naming,
+            statuses,
+            broker,
+            sse,
+            closing,
+            sse_clients: AtomicU64::new(0),
+            sse_dropped: AtomicU64::new(0),
+        }
+    }
+
     fn store(&self) -> RwLockReadGuard<'_, Store> {
         // A panic while holding the lock leaves plain data behind: still usable.
         self.store.read().unwrap_or_else(PoisonError::into_inner)
@@ -139,18 +154,7 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
     } = inbox;
     // Nothing to hand the rules: the web output stores nothing across runs.
     drop(ready);
-    let (sse, _) = broadcast::channel(sse::BUFFER);
-    let (closing, _) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        store: RwLock::new(Store::default()),
-        naming: s.naming,
-        statuses: s.statuses,
-        broker: s.broker,
-        sse,
-        closing,
-        sse_clients: AtomicU64::new(0),
-        sse_dropped: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new(s.naming, s.statuses, s.broker));
     let server = match tokio::net::TcpListener::bind(s.listen).await {
         Ok(listener) => {
             let addr = listener.local_addr().unwrap_or(s.listen);

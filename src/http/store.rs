@@ -186,7 +186,7 @@ pub(crate) fn meter_json(naming: &Naming, e: &MeterEntry) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::reading::{q, MeterKind, Reading};
     use crate::time::Timestamp;

@@ -1,1 +1,123 @@
-//! The router in-process (the real-server tests are in `tests/http_api.rs`).
+//! The handlers in-process, over state written the way the inputs and the bridge write it
+//! (the real-server tests are in `tests/http_api.rs`).
+
+use std::sync::Arc;
+
+use axum::body::to_bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+
+use super::store::tests::reading;
+use super::*;
+use crate::event::RawTelegram;
+
+fn shared() -> (Arc<Shared>, Arc<InputStatuses>) {
+    let statuses = Arc::new(InputStatuses::default());
+    let s = Shared::new(
+        Naming::default(),
+        statuses.clone(),
+        Arc::new(BrokerStatus::default()),
+    );
+    (Arc::new(s), statuses)
+}
+
+async fn body(r: impl IntoResponse) -> (StatusCode, serde_json::Value) {
+    let r = r.into_response();
+    let status = r.status();
+    let bytes = to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+/// `GET /api/inputs`: the input's health as the input reports it, its meters and the time of
+/// its last telegram.
+#[tokio::test]
+async fn inputs_show_health_meters_and_last_telegram() {
+    let (s, statuses) = shared();
+    let p1 = statuses.register("p1", "p1", "tcp://relay:2001");
+    statuses
+        .register("heat", "kmp", "/dev/ttyUSB1")
+        .poll_failed("no answer");
+    p1.link_up(None, true);
+    p1.accepted();
+    p1.rejected(
+        "crc_mismatch",
+        "CRC mismatch: computed 1234, telegram says ABCD",
+    );
+    p1.link_down("end of stream");
+    p1.link_up(None, false);
+    s.on_event(&Event::Raw(Arc::new(RawTelegram {
+        input: "p1".into(),
+        bytes: b"/ISK5\\2M550T\r\n\r\n!0000\r\n".to_vec(),
+    })));
+    s.on_event(&reading("E1", "p1", "1"));
+    s.on_event(&reading("G1", "p1", "2"));
+    let uri: Uri = "/api/inputs".parse().unwrap();
+    let (status, v) = body(api::inputs(State(s.clone()), uri).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let inputs = v["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2, "{v}");
+    let heat = &inputs[0];
+    assert_eq!(heat["name"], "heat");
+    assert_eq!(heat["kind"], "kmp");
+    assert_eq!(heat["failed_polls"], 1);
+    assert_eq!(heat["last_error"], "no answer");
+    assert_eq!(heat["meters"], serde_json::json!([]));
+    assert_eq!(heat["last_telegram_ms"], serde_json::Value::Null);
+    let p1 = &inputs[1];
+    assert_eq!(p1["link"], "tcp://relay:2001");
+    assert_eq!(p1["accepted"], 1);
+    assert!(p1["last_data_ms"].as_u64().is_some());
+    assert_eq!(p1["connected"], true);
+    assert_eq!(p1["line_settings"], serde_json::Value::Null);
+    assert_eq!(p1["rejected"]["crc_mismatch"], 1);
+    assert_eq!(p1["reconnects"], 1);
+    assert_eq!(p1["last_error"], "end of stream");
+    assert!(p1["last_error_ms"].as_u64().is_some());
+    assert_eq!(p1["meters"], serde_json::json!(["E1", "G1"]));
+    assert!(p1["last_telegram_ms"].as_u64().is_some());
+}
+
+/// `/metrics` shows the inputs' counters and the MQTT connection's health.
+#[test]
+fn metrics_show_input_and_broker_health() {
+    let (s, statuses) = shared();
+    let p1 = statuses.register("p1", "p1", "/dev/ttyUSB0");
+    p1.accepted();
+    p1.rejected("crc_mismatch", "x");
+    s.broker.connected();
+    s.broker.connected();
+    s.broker.update(true, 3, 10, 1);
+    let text = metrics::render(&s);
+    for line in [
+        "meter2mqtt_input_accepted_total{input=\"p1\",kind=\"p1\"} 1",
+        "meter2mqtt_input_rejected_total{input=\"p1\",kind=\"p1\",reason=\"crc_mismatch\"} 1",
+        "meter2mqtt_input_connected{input=\"p1\",kind=\"p1\"} 0",
+        "meter2mqtt_mqtt_connected 1",
+        "meter2mqtt_mqtt_reconnects_total 1",
+        "meter2mqtt_mqtt_queue_messages 3",
+        "meter2mqtt_mqtt_delivered_messages_total 10",
+        "meter2mqtt_mqtt_dropped_messages_total 1",
+        "# TYPE meter2mqtt_input_rejected_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+}
+
+/// A client that falls behind loses events (counted); the sender never waits for it.
+#[tokio::test]
+async fn a_slow_event_client_loses_events_and_never_blocks() {
+    let (s, _) = shared();
+    let mut rx = s.sse.subscribe();
+    for i in 0..(sse::BUFFER + 10) {
+        s.on_event(&reading("E1", "p1", &i.to_string()));
+    }
+    // The oldest 10 are gone; the client goes on with the rest.
+    match rx.recv().await {
+        Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 10),
+        other => panic!("{other:?}"),
+    }
+    let m = rx.recv().await.unwrap();
+    assert_eq!(m.event, "state");
+    assert!(m.data.contains("\"power_import\":10"), "{}", m.data);
+}

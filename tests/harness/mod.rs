@@ -2,6 +2,7 @@
 //! subscriber, and the real `meter2mqtt` binary as a child process.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod qos2;
 pub mod wire;
 
