@@ -399,29 +399,42 @@ fn demo_with_embedded_broker_serves_states_and_discovery() {
 #[test]
 fn demo_fills_the_history() {
     let port = harness::free_port();
-    let http = format!("127.0.0.1:{}", harness::free_port());
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().display().to_string();
+    // The web server on a port of its own (`127.0.0.1:0`), found in its log line: a port
+    // picked here could be taken by another test's broker or bridge before the demo binds it.
     let mut demo = Demo::start(&[
         "--port",
         &port.to_string(),
         "--http",
-        &http,
+        "127.0.0.1:0",
         "--data-dir",
         &data_dir,
+        "--log-level",
+        "warn,meter2mqtt::http=info",
     ]);
+    let deadline = Instant::now() + T;
+    let http = loop {
+        let out = demo.output();
+        if let Some(rest) = out.split("http listening addr=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+        assert!(Instant::now() < deadline, "no web server\n{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let meter = "E0043007052870319";
     let ask = |q: &str| -> (u16, Value) {
         let (status, body) = harness::http_get(&http, &format!("/api/meters/{meter}/history?{q}"));
         (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     };
-    let deadline = Instant::now() + T;
     let days = loop {
-        if std::net::TcpStream::connect(&http).is_ok() {
-            let (status, v) = ask("key=energy_import_t1&resolution=day");
-            if status == 200 {
-                break v;
-            }
+        let (status, v) = ask("key=energy_import_t1&resolution=day");
+        if status == 200 {
+            break v;
         }
         assert!(
             Instant::now() < deadline,

@@ -13,6 +13,31 @@ use meter2mqtt::protocol::dsmr::{DecoderOptions, P1Decoder, P1Event};
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::time::Timestamp;
 
+/// The demo's own temporary data directory, `meter2mqtt-demo-<pid>` under the system's
+/// temp directory. A demo that was killed (SIGKILL: no clean-up) left one behind: those
+/// whose process is gone are removed first, so killed demos do not pile up files.
+pub fn temp_data_dir() -> std::path::PathBuf {
+    let tmp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&tmp) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("meter2mqtt-demo-"))
+            else {
+                continue;
+            };
+            let gone = pid
+                .parse::<u32>()
+                .is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+            if gone && Path::new("/proc/self").exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    tmp.join(format!("meter2mqtt-demo-{}", std::process::id()))
+}
+
 /// Days of history the demo starts with.
 pub const DAYS: i64 = 3;
 /// The last part of it with a telegram a minute (the history keeps minute rows of it).

@@ -157,7 +157,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let (data_dir, temp_dir) = match &args.data_dir {
             Some(d) => (d.clone(), None),
             None => {
-                let d = std::env::temp_dir().join(format!("meter2mqtt-demo-{}", std::process::id()));
+                let d = super::backfill::temp_data_dir();
                 (d.clone(), Some(d))
             }
         };

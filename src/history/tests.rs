@@ -447,3 +447,63 @@ async fn the_history_stores_what_the_guard_lets_through() {
         .unwrap();
     assert_eq!(n, 3, "the power of every telegram is");
 }
+
+/// A store that is stuck (here: another connection holds the write lock) never makes the
+/// output wait: minutes beyond the bounded queue are refused at once (the output drops
+/// them with a log line), and the queued ones are written once the store moves again.
+#[test]
+fn a_stuck_store_drops_minutes_instead_of_waiting() {
+    use super::writer::{Sent, Writer, QUEUE};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite3");
+    let reader = super::HistoryReader::new(Some(path.clone()), super::Health::Starting);
+    let keep = Retention {
+        minutes: 30 * 86_400,
+        hours: 1825 * 86_400,
+        days: None,
+    };
+    let w = Writer::start(path.clone(), keep, reader.shared.clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader.health() != super::Health::Ready {
+        assert!(Instant::now() < deadline, "{:?}", reader.health());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lock = rusqlite::Connection::open(&path).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let total = QUEUE + 10;
+    let started = Instant::now();
+    let mut full = 0;
+    for i in 0..total as i64 {
+        let mut m = Minute::new();
+        m.add(&reading("E1", "1", "1.000"), T0 + 60 * i);
+        match w.send(m.take().unwrap()) {
+            Sent::Queued => {}
+            Sent::Full => full += 1,
+            Sent::Gone => panic!("the writer is gone"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(full >= 9, "{full} of {total} refused");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(lock);
+    w.finish();
+    let store = Store::open(&path).unwrap();
+    let rows: i64 = store
+        .connection()
+        .query_row("SELECT count(DISTINCT t) FROM minute", [], |r| r.get(0))
+        .unwrap();
+    let rows = rows as usize;
+    // Every queued minute is written (the one the thread held when the lock came may have
+    // failed after the busy timeout: logged, a gap).
+    assert!(
+        rows + full == total || rows + full + 1 == total,
+        "{rows} + {full} of {total}"
+    );
+    assert_eq!(reader.health(), super::Health::Ready);
+}
