@@ -240,8 +240,6 @@ inputs:\n  - name: p1_inject\n    type: p1\n    host: 127.0.0.1\n    port: {port
 /// API call and on its event stream: the meter is shown, it updates, and nothing the page
 /// asked for was refused (a 401 is a console error).
 #[test]
-#[ignore = "waits for the web server to serve the page's static files without the token \
-            (a <script src> cannot carry ?token=): app.js answers 401 today"]
 fn page_opened_with_a_token_keeps_it() {
     let Some((python, chromium)) = tools() else {
         return;
