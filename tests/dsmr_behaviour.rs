@@ -8,15 +8,6 @@ use meter2mqtt::protocol::dsmr::{
 };
 use meter2mqtt::reading::MeterKind;
 
-/// `body` (from `/` to just before `!`) with `!`, its CRC in upper case and CR LF.
-fn with_crc(body: &str) -> Vec<u8> {
-    let mut t = body.replace('\n', "\r\n").into_bytes();
-    t.push(b'!');
-    let crc = crc16_arc(&t);
-    t.extend_from_slice(format!("{crc:04X}\r\n").as_bytes());
-    t
-}
-
 const DSMR5: &str = "/ISK5\\2M550T-1012\n\n1-3:0.2.8(50)\n0-0:1.0.0(240131235959W)\n0-0:96.1.1(4530303434)\n1-0:1.8.1(000123.456*kWh)\n1-0:1.8.2(000001.000*KWH)\n1-0:1.7.0(01.193*kW)\n";
 
 #[test]

@@ -4,9 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use meter2mqtt::decimal::Decimal;
-use meter2mqtt::protocol::dsmr::{DecoderOptions, P1Decoder, P1Event, Telegram};
+use meter2mqtt::protocol::dsmr::{crc16_arc, DecoderOptions, P1Decoder, P1Event, Telegram};
 use meter2mqtt::reading::{Reading, Value};
 use meter2mqtt::time::Timestamp;
+
+/// `body` (from `/` to just before `!`, lines ending in `\n`) as sent: CR LF line ends, `!`,
+/// its CRC-16 in upper case and CR LF (DSMR 5.0.2 §6.2).
+pub fn with_crc(body: &str) -> Vec<u8> {
+    let mut t = body.replace('\n', "\r\n").into_bytes();
+    t.push(b'!');
+    let crc = crc16_arc(&t);
+    t.extend_from_slice(format!("{crc:04X}\r\n").as_bytes());
+    t
+}
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dsmr")

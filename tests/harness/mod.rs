@@ -519,3 +519,11 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// The web server's address from a log's `http listening addr=...` line (tests let it listen
+/// on port 0), once the line is there.
+pub fn http_listen_addr(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("http listening"))?;
+    let rest = line.split("addr=").nth(1)?;
+    Some(rest.split_whitespace().next()?.to_string())
+}
