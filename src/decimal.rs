@@ -227,6 +227,40 @@ impl Decimal {
     /// `docs/benchmarks.md`). The same text as `Display` but for the exponent form, which
     /// serde_json writes as `12e+40`.
     pub fn write_json(self, out: &mut Vec<u8>) {
+        // The common case (a meter's reading, at most 18 digits, the point inside or before
+        // them) straight into `out`; everything else through the general text.
+        let e = self.exponent as i32;
+        if (-20..=0).contains(&e) {
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut m = self.mantissa.unsigned_abs();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (m % 10) as u8;
+                m /= 10;
+                if m == 0 {
+                    break;
+                }
+            }
+            let digits = &digits[at..];
+            let frac = (-e) as usize;
+            if self.mantissa < 0 {
+                out.push(b'-');
+            }
+            if frac == 0 {
+                out.extend_from_slice(digits);
+            } else if digits.len() > frac {
+                let (int, fr) = digits.split_at(digits.len() - frac);
+                out.extend_from_slice(int);
+                out.push(b'.');
+                out.extend_from_slice(fr);
+            } else {
+                out.extend_from_slice(b"0.");
+                out.extend(std::iter::repeat_n(b'0', frac - digits.len()));
+                out.extend_from_slice(digits);
+            }
+            return;
+        }
         let mut buf = [0u8; MAX_TEXT];
         out.extend_from_slice(self.format(&mut buf, true).as_bytes());
     }

@@ -87,6 +87,7 @@ fn drain(decoder: &mut P1Decoder, base: &str, out: &mut impl Write) -> anyhow::R
     // One line buffer for the whole drain: `{"topic":"…","payload":{…}}`, the payload written
     // by the one state builder (`Reading::write_state_json`), no JSON value in between.
     let mut line = Vec::new();
+    let mut topic = String::new();
     while let Some(event) = decoder.next_event(now) {
         match event {
             P1Event::Telegram(t) => {
@@ -96,7 +97,10 @@ fn drain(decoder: &mut P1Decoder, base: &str, out: &mut impl Write) -> anyhow::R
                 for r in &t.readings {
                     line.clear();
                     line.extend_from_slice(b"{\"topic\":");
-                    let topic = format!("{base}/{}/state", r.meter.id);
+                    topic.clear();
+                    for part in [base, "/", &r.meter.id, "/state"] {
+                        topic.push_str(part);
+                    }
                     serde_json::to_writer(&mut line, &topic)?;
                     line.extend_from_slice(b",\"payload\":");
                     r.write_state_json(&mut line);

@@ -130,8 +130,16 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// A JSON string, escaped exactly as serde_json escapes it (its own serializer does it).
+/// A JSON string, escaped exactly as serde_json escapes it. Keys are `[a-z0-9_]` and most
+/// texts plain, so a string with nothing to escape (no `"`, `\\`, control character:
+/// RFC 8259 §7) is copied as it is; any other goes through serde_json's own serializer.
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a Vec cannot fail (io::Write for Vec<u8> is infallible).
     let _ = serde_json::to_writer(&mut *out, s);
 }

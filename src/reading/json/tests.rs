@@ -86,6 +86,7 @@ fn strings_times_and_numbers_are_written_as_serde_json_writes_them() {
         Value::Text("a \"quote\" \\ \n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é €".into()),
     );
     r.push(key("empty"), Value::Text(String::new()));
+    r.push(key("plain"), Value::Text("plain é € \u{7f} ~".into()));
     r.push(
         key("when"),
         Value::Time(Timestamp::new(1999, 12, 31, 23, 59, 60, -150).expect("valid")),
