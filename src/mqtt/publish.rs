@@ -41,7 +41,10 @@ struct MeterState {
     input: Arc<str>,
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
-    discovered: BTreeSet<String>,
+    /// How many of `quantities` (a prefix: each publish announces every quantity not yet
+    /// announced) have their discovery config out. A count, not a set of keys: with 10 000
+    /// meters the sets were ~2 KB each (issue 17).
+    discovered: usize,
     /// The last published state payload (for `republish_all` and `on_change`), its buffer
     /// reused from one state to the next.
     last_state: Option<Vec<u8>>,
@@ -132,7 +135,7 @@ impl Publisher {
                     info: reading.meter.clone(),
                     input: r.input.clone(),
                     quantities: Vec::new(),
-                    discovered: BTreeSet::new(),
+                    discovered: 0,
                     last_state: None,
                     last_values_at: 0,
                     last_publish: None,
@@ -189,16 +192,13 @@ impl Publisher {
         // Discovery first, so HA has the entity before its first state arrives.
         let new: Vec<Quantity> = m
             .quantities
-            .iter()
-            .filter(|q| !m.discovered.contains(q.key.as_ref()))
-            .cloned()
-            .collect();
+            .get(m.discovered..)
+            .unwrap_or_default()
+            .to_vec();
         let info = m.info.clone();
         let input = m.input.clone();
-        for q in &new {
-            m.discovered.insert(q.key.to_string());
-        }
-        let first_discovery = !new.is_empty() && m.discovered.len() == new.len();
+        let first_discovery = !new.is_empty() && m.discovered == 0;
+        m.discovered = m.quantities.len();
         if let Some(ctx) = self.ctx() {
             for q in &new {
                 let (topic, payload) = discovery::entity(&ctx, &input, &info, q);
@@ -212,11 +212,10 @@ impl Publisher {
         }
         if self.s.discovery_prefix.is_some() && !new.is_empty() {
             let node = topics::node_id(&self.s.base, id);
+            // The keys just announced are not added to `objects`: for a meter of this run
+            // they are only read by the ghost clean-up above, which runs once, before.
             let n = self.retained_discovery.entry(node).or_default();
             n.meter = Some(id.clone());
-            for q in &new {
-                n.objects.insert(q.key.to_string());
-            }
         }
         if let Some(m) = self.meters.get_mut(id) {
             // A copy into the kept buffer (no allocation once it is big enough).
@@ -253,7 +252,10 @@ impl Publisher {
             let set = &mut n.objects;
             let ghosts: Vec<String> = set
                 .iter()
-                .filter(|o| !m.discovered.contains(o.as_str()))
+                .filter(|o| {
+                    let announced = m.quantities.get(..m.discovered).unwrap_or_default();
+                    !announced.iter().any(|q| q.key == o.as_str())
+                })
                 .cloned()
                 .collect();
             for g in ghosts {
