@@ -176,7 +176,8 @@ impl Decimal {
         // With `arbitrary_precision`, a Number parsed from a string keeps the string. Our
         // Display output is always a valid JSON number, so the fallback is unreachable in
         // practice; it keeps this function total.
-        self.to_string()
+        let mut buf = [0u8; MAX_TEXT];
+        self.format(&mut buf, false)
             .parse()
             .unwrap_or_else(|_| serde_json::Number::from(self.mantissa))
     }
@@ -204,26 +205,122 @@ impl fmt::Display for Decimal {
     /// Always a valid JSON number: `123.456`, `0.5`, `-12`, `1200`, and `12e40` only for
     /// exponents too large to write out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let neg = self.mantissa < 0;
-        let digits = self.mantissa.unsigned_abs().to_string();
-        let sign = if neg { "-" } else { "" };
+        let mut buf = [0u8; MAX_TEXT];
+        f.write_str(self.format(&mut buf, false))
+    }
+}
+
+/// The longest text [`Decimal::format`] writes: a sign, `0.` and 128 places after the point
+/// (`Decimal::new` takes any `i8` exponent).
+const MAX_TEXT: usize = 1 + 2 + 128;
+
+impl Decimal {
+    /// This number's text (as [`Display`](fmt::Display)) into `out`, without allocating
+    /// (per-quantity topics).
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; MAX_TEXT];
+        out.extend_from_slice(self.format(&mut buf, false).as_bytes());
+    }
+
+    /// This number as the JSON token [`to_json_number`](Self::to_json_number) gives, into
+    /// `out` without allocating: the state payload writes ~20 of these per telegram (issue 17,
+    /// `docs/benchmarks.md`). The same text as `Display` but for the exponent form, which
+    /// serde_json writes as `12e+40`.
+    pub fn write_json(self, out: &mut Vec<u8>) {
+        // The common case (a meter's reading, at most 18 digits, the point inside or before
+        // them) straight into `out`; everything else through the general text.
+        let e = self.exponent as i32;
+        if (-20..=0).contains(&e) {
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut m = self.mantissa.unsigned_abs();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (m % 10) as u8;
+                m /= 10;
+                if m == 0 {
+                    break;
+                }
+            }
+            let digits = &digits[at..];
+            let frac = (-e) as usize;
+            if self.mantissa < 0 {
+                out.push(b'-');
+            }
+            if frac == 0 {
+                out.extend_from_slice(digits);
+            } else if digits.len() > frac {
+                let (int, fr) = digits.split_at(digits.len() - frac);
+                out.extend_from_slice(int);
+                out.push(b'.');
+                out.extend_from_slice(fr);
+            } else {
+                out.extend_from_slice(b"0.");
+                out.extend(std::iter::repeat_n(b'0', frac - digits.len()));
+                out.extend_from_slice(digits);
+            }
+            return;
+        }
+        let mut buf = [0u8; MAX_TEXT];
+        out.extend_from_slice(self.format(&mut buf, true).as_bytes());
+    }
+
+    /// The text into `buf`; the same digits as the mantissa, the point placed by the exponent
+    /// (`json`: `e+` before a positive exponent, as serde_json's number token has it).
+    fn format(self, buf: &mut [u8; MAX_TEXT], json: bool) -> &str {
+        // The mantissa's digits, right-aligned in a 20-byte scratch (u64::MAX has 20 digits).
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut m = self.mantissa.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        let digits = &digits[at..];
+        let mut len = 0;
+        let mut put = |bytes: &[u8]| {
+            let end = len + bytes.len();
+            if let Some(dst) = buf.get_mut(len..end) {
+                dst.copy_from_slice(bytes);
+                len = end;
+            }
+        };
+        if self.mantissa < 0 {
+            put(b"-");
+        }
         let e = self.exponent as i32;
         if e >= 0 {
-            if e <= 18 {
-                let zeros = if self.mantissa == 0 { 0 } else { e as usize };
-                write!(f, "{sign}{digits}{:0<width$}", "", width = zeros)
-            } else {
-                write!(f, "{sign}{digits}e{e}")
+            put(digits);
+            if e > 18 {
+                put(if json { b"e+" } else { b"e" });
+                let exp = [b'1', b'0' + (e / 10 % 10) as u8, b'0' + (e % 10) as u8];
+                put(if e >= 100 { &exp } else { &exp[1..] });
+            } else if self.mantissa != 0 {
+                for _ in 0..e {
+                    put(b"0");
+                }
             }
         } else {
             let frac = (-e) as usize;
             if digits.len() > frac {
                 let (int, fr) = digits.split_at(digits.len() - frac);
-                write!(f, "{sign}{int}.{fr}")
+                put(int);
+                put(b".");
+                put(fr);
             } else {
-                write!(f, "{sign}0.{:0>width$}", digits, width = frac)
+                put(b"0.");
+                for _ in digits.len()..frac {
+                    put(b"0");
+                }
+                put(digits);
             }
         }
+        // Only ASCII digits, `-`, `.` and `e` were written.
+        std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or("0")
     }
 }
 
@@ -287,6 +384,61 @@ mod tests {
         assert_eq!(a.cmp(&b), Ordering::Equal);
         assert!(c < a);
         assert!(Decimal::new(1, 40) > Decimal::new(9, 0));
+    }
+
+    /// The allocation-free text (`write_to`, `Display`) is the text the earlier
+    /// `format!`-based Display wrote, at every exponent and the mantissa's extremes.
+    #[test]
+    fn text_matches_the_reference_formatting() {
+        fn reference(d: Decimal) -> String {
+            let neg = d.mantissa < 0;
+            let digits = d.mantissa.unsigned_abs().to_string();
+            let sign = if neg { "-" } else { "" };
+            let e = d.exponent as i32;
+            if e >= 0 {
+                if e <= 18 {
+                    let zeros = if d.mantissa == 0 { 0 } else { e as usize };
+                    format!("{sign}{digits}{:0<width$}", "", width = zeros)
+                } else {
+                    format!("{sign}{digits}e{e}")
+                }
+            } else {
+                let frac = (-e) as usize;
+                if digits.len() > frac {
+                    let (int, fr) = digits.split_at(digits.len() - frac);
+                    format!("{sign}{int}.{fr}")
+                } else {
+                    format!("{sign}0.{:0>width$}", digits, width = frac)
+                }
+            }
+        }
+        for m in [
+            0,
+            1,
+            -1,
+            7,
+            10,
+            -305,
+            63_440,
+            123_456_789,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            for e in i8::MIN..=i8::MAX {
+                let d = Decimal::new(m, e);
+                let mut out = Vec::new();
+                d.write_to(&mut out);
+                assert_eq!(String::from_utf8(out).unwrap(), reference(d), "{m}e{e}");
+                assert_eq!(d.to_string(), reference(d), "{m}e{e}");
+                let mut json = Vec::new();
+                d.write_json(&mut json);
+                assert_eq!(
+                    String::from_utf8(json).unwrap(),
+                    serde_json::to_string(&d).unwrap(),
+                    "{m}e{e}"
+                );
+            }
+        }
     }
 
     #[test]

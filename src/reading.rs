@@ -39,6 +39,7 @@ macro_rules! quantities {
 pub(crate) use quantities;
 
 pub mod heat;
+mod json;
 pub mod q;
 pub mod unit;
 
@@ -403,25 +404,6 @@ impl Reading {
             .iter()
             .find(|m| m.quantity.key == key)
             .map(|m| &m.value)
-    }
-
-    /// The JSON state payload: `{"time": ..., "<key>": value, ...}`, keys in reading order.
-    /// This is exactly what `<base>/<meter_id>/state` carries and `meter2mqtt decode` prints.
-    pub fn state_json(&self) -> serde_json::Value {
-        let mut map = serde_json::Map::with_capacity(self.values.len() + 1);
-        map.insert(
-            "time".into(),
-            serde_json::Value::String(self.time.to_string()),
-        );
-        for m in &self.values {
-            let v = match &m.value {
-                Value::Number(d) => serde_json::Value::Number(d.to_json_number()),
-                Value::Text(t) => serde_json::Value::String(t.clone()),
-                Value::Time(t) => serde_json::Value::String(t.to_string()),
-            };
-            map.insert(m.quantity.key.to_string(), v);
-        }
-        serde_json::Value::Object(map)
     }
 }
 

@@ -3,7 +3,8 @@
 //! DSMR 5 telegrams with a gas sub-meter (two readings each) from the simulator, decoded by
 //! the real decoder. The rules may allocate one `Arc` per reading and one per raw telegram
 //! (`docs/architecture.md`, "Cost"), nothing else: no copy of a reading, of the input's name
-//! or of a meter id per telegram. Allocations, not time: they do not depend on the machine.
+//! or of a meter id per telegram; the MQTT publisher at most 3 per state message (issue 17).
+//! Allocations, not time: they do not depend on the machine.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -129,5 +130,12 @@ fn the_rules_allocate_one_arc_per_reading_and_per_raw_telegram() {
         in_rules,
         readings + telegrams,
         "the rules allocate more than one Arc per reading and per raw telegram"
+    );
+    // Issue 17: per state message the publisher allocates its payload (written once by
+    // `Reading::write_state_json`), its topic and the message list; it was 139 allocations
+    // per telegram while the state went through a `serde_json::Value` map.
+    assert!(
+        in_mqtt <= 3 * readings,
+        "the MQTT publisher allocates {in_mqtt} times for {readings} readings (at most 3 each)"
     );
 }

@@ -84,6 +84,10 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<ExitCode> {
 fn drain(decoder: &mut P1Decoder, base: &str, out: &mut impl Write) -> anyhow::Result<()> {
     // The receive time for meters that send no clock: the CLI is the edge that owns the clock.
     let now = Timestamp::now_utc();
+    // One line buffer for the whole drain: `{"topic":"…","payload":{…}}`, the payload written
+    // by the one state builder (`Reading::write_state_json`), no JSON value in between.
+    let mut line = Vec::new();
+    let mut topic = String::new();
     while let Some(event) = decoder.next_event(now) {
         match event {
             P1Event::Telegram(t) => {
@@ -91,12 +95,17 @@ fn drain(decoder: &mut P1Decoder, base: &str, out: &mut impl Write) -> anyhow::R
                     eprintln!("warning: {w}");
                 }
                 for r in &t.readings {
-                    let line = serde_json::json!({
-                        "topic": format!("{base}/{}/state", r.meter.id),
-                        "payload": r.state_json(),
-                    });
-                    serde_json::to_writer(&mut *out, &line)?;
-                    out.write_all(b"\n")?;
+                    line.clear();
+                    line.extend_from_slice(b"{\"topic\":");
+                    topic.clear();
+                    for part in [base, "/", &r.meter.id, "/state"] {
+                        topic.push_str(part);
+                    }
+                    serde_json::to_writer(&mut line, &topic)?;
+                    line.extend_from_slice(b",\"payload\":");
+                    r.write_state_json(&mut line);
+                    line.extend_from_slice(b"}\n");
+                    out.write_all(&line)?;
                 }
             }
             P1Event::Rejected(r) => eprintln!("rejected: {r}"),

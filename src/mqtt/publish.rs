@@ -41,9 +41,15 @@ struct MeterState {
     input: Arc<str>,
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
-    discovered: BTreeSet<String>,
-    last_values: Option<serde_json::Value>,
+    /// How many of `quantities` (a prefix: each publish announces every quantity not yet
+    /// announced) have their discovery config out. A count, not a set of keys: with 10 000
+    /// meters the sets were ~2 KB each (issue 17).
+    discovered: usize,
+    /// The last published state payload (for `republish_all` and `on_change`), its buffer
+    /// reused from one state to the next.
     last_state: Option<Vec<u8>>,
+    /// Where the values start in `last_state` (after the time): `on_change` compares those.
+    last_values_at: usize,
     last_publish: Option<Instant>,
     /// The newest reading held back by `min_interval` (shared with the event, not copied).
     pending: Option<Arc<MeterReading>>,
@@ -121,20 +127,28 @@ impl Publisher {
 
     fn on_reading(&mut self, now: Instant, r: &Arc<MeterReading>, out: &mut Vec<Message>) {
         let reading = &r.reading;
-        let m = self
-            .meters
-            .entry(reading.meter.id.clone())
-            .or_insert_with(|| MeterState {
-                info: reading.meter.clone(),
-                input: r.input.clone(),
-                quantities: Vec::new(),
-                discovered: BTreeSet::new(),
-                last_values: None,
-                last_state: None,
-                last_publish: None,
-                pending: None,
-            });
-        m.info = reading.meter.clone();
+        // Looked up before inserting: the meter id is copied once per meter, not per telegram.
+        if !self.meters.contains_key(&reading.meter.id) {
+            self.meters.insert(
+                reading.meter.id.clone(),
+                MeterState {
+                    info: reading.meter.clone(),
+                    input: r.input.clone(),
+                    quantities: Vec::new(),
+                    discovered: 0,
+                    last_state: None,
+                    last_values_at: 0,
+                    last_publish: None,
+                    pending: None,
+                },
+            );
+        }
+        let Some(m) = self.meters.get_mut(&reading.meter.id) else {
+            return;
+        };
+        if !Arc::ptr_eq(&m.info, &reading.meter) {
+            m.info = reading.meter.clone();
+        }
         let due = match m.last_publish {
             Some(t) => now.duration_since(t) >= self.s.min_interval,
             None => true,
@@ -160,60 +174,67 @@ impl Publisher {
                 m.quantities.push(q.clone());
             }
         }
-        let state = reading.state_json();
+        // The payload is written once (`Reading::write_state_json`), sized as the last one plus
+        // room for values that gained a digit, so it is allocated once.
+        let mut payload = Vec::with_capacity(m.last_state.as_ref().map_or(0, |l| l.len() + 32));
+        let values_at = reading.write_state_json(&mut payload);
         if self.s.on_change {
-            let mut values = state.clone();
-            if let Some(o) = values.as_object_mut() {
-                o.remove("time");
-            }
-            if m.last_values.as_ref() == Some(&values) {
+            let same = m
+                .last_state
+                .as_ref()
+                .is_some_and(|last| last.get(m.last_values_at..) == payload.get(values_at..));
+            if same {
                 return;
             }
-            m.last_values = Some(values);
         }
         m.last_publish = Some(now);
         m.pending = None;
         // Discovery first, so HA has the entity before its first state arrives.
         let new: Vec<Quantity> = m
             .quantities
-            .iter()
-            .filter(|q| !m.discovered.contains(q.key.as_ref()))
-            .cloned()
-            .collect();
+            .get(m.discovered..)
+            .unwrap_or_default()
+            .to_vec();
         let info = m.info.clone();
         let input = m.input.clone();
-        for q in &new {
-            m.discovered.insert(q.key.to_string());
-        }
-        let first_discovery = !new.is_empty() && m.discovered.len() == new.len();
+        let first_discovery = !new.is_empty() && m.discovered == 0;
+        m.discovered = m.quantities.len();
         if let Some(ctx) = self.ctx() {
             for q in &new {
                 let (topic, payload) = discovery::entity(&ctx, &input, &info, q);
                 out.push(Message::retained(topic, payload.to_string()));
             }
         }
-        if let (true, Some(prefix)) = (first_discovery, self.s.discovery_prefix.clone()) {
-            self.clear_ghost_entities(&prefix, id, out);
-        }
-        if self.s.discovery_prefix.is_some() {
-            let node = topics::node_id(&self.s.base, id);
-            let n = self.retained_discovery.entry(node).or_default();
-            n.meter = Some(id.clone());
-            for q in &new {
-                n.objects.insert(q.key.to_string());
+        if first_discovery {
+            if let Some(prefix) = self.s.discovery_prefix.clone() {
+                self.clear_ghost_entities(&prefix, id, out);
             }
         }
-        let payload = state.to_string().into_bytes();
+        if self.s.discovery_prefix.is_some() && !new.is_empty() {
+            let node = topics::node_id(&self.s.base, id);
+            // The keys just announced are not added to `objects`: for a meter of this run
+            // they are only read by the ghost clean-up above, which runs once, before.
+            let n = self.retained_discovery.entry(node).or_default();
+            n.meter = Some(id.clone());
+        }
         if let Some(m) = self.meters.get_mut(id) {
-            m.last_state = Some(payload.clone());
+            // A copy into the kept buffer (no allocation once it is big enough).
+            let last = m.last_state.get_or_insert_with(Vec::new);
+            last.clear();
+            last.extend_from_slice(&payload);
+            m.last_values_at = values_at;
         }
         out.push(Message::reading(topics::state(&self.s.base, id), payload));
         if self.s.per_quantity_topics {
             for meas in &reading.values {
                 let text = match &meas.value {
-                    Value::Number(d) => d.to_string(),
-                    Value::Text(t) => t.clone(),
-                    Value::Time(t) => t.to_string(),
+                    Value::Number(d) => {
+                        let mut text = Vec::with_capacity(24);
+                        d.write_to(&mut text);
+                        text
+                    }
+                    Value::Text(t) => t.clone().into_bytes(),
+                    Value::Time(t) => t.to_string().into_bytes(),
                 };
                 out.push(Message::reading(
                     topics::quantity(&self.s.base, id, &meas.quantity.key),
@@ -231,7 +252,10 @@ impl Publisher {
             let set = &mut n.objects;
             let ghosts: Vec<String> = set
                 .iter()
-                .filter(|o| !m.discovered.contains(o.as_str()))
+                .filter(|o| {
+                    let announced = m.quantities.get(..m.discovered).unwrap_or_default();
+                    !announced.iter().any(|q| q.key == o.as_str())
+                })
                 .cloned()
                 .collect();
             for g in ghosts {

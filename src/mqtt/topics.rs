@@ -10,7 +10,8 @@ pub fn status(base: &str) -> String {
 
 /// One retained JSON object per meter per reading.
 pub fn state(base: &str, meter_id: &str) -> String {
-    format!("{base}/{meter_id}/state")
+    // One allocation of the exact size, no formatter: one per telegram (issue 17).
+    [base, "/", meter_id, "/state"].concat()
 }
 
 /// Per-meter availability: `offline` when the meter stops sending.
@@ -20,7 +21,7 @@ pub fn availability(base: &str, meter_id: &str) -> String {
 
 /// Optional plain-number topic per quantity.
 pub fn quantity(base: &str, meter_id: &str, key: &str) -> String {
-    format!("{base}/{meter_id}/{key}")
+    [base, "/", meter_id, "/", key].concat()
 }
 
 /// Optional raw telegram topic per input.

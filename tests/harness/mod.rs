@@ -49,13 +49,23 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
+        Self::start_with(true)
+    }
+
+    /// A broker that keeps retained messages in memory only (`persistence false`): load
+    /// benches, where saving every retained config each second would be most of its work.
+    pub fn start_in_memory() -> Broker {
+        Self::start_with(false)
+    }
+
+    fn start_with(persistence: bool) -> Broker {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         let mut f = std::fs::File::create(&conf).expect("conf");
         writeln!(
             f,
-            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest file {}/mosquitto.log\nmax_queued_messages 100000\n",
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\npersistence_location {}/\nautosave_interval 1\nlog_dest file {}/mosquitto.log\nmax_queued_messages 100000\n",
             dir.path().display(),
             dir.path().display()
         )
@@ -139,6 +149,11 @@ impl Broker {
     /// Start again after [`stop`](Self::stop), on the same port and persistence file.
     pub fn start_again(&mut self) {
         self.spawn();
+    }
+
+    /// The broker's process id while it runs (for its CPU in the load benches).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn dir(&self) -> &Path {
