@@ -455,7 +455,11 @@ fn the_page_shows_markup_from_a_meter_as_text() {
         .arg(script)
         .arg(chromium)
         .arg(format!("http://{addr}/"))
-        .args([&format!("article.meter[data-meter=\"{METER}\"]"), "alert(1)", "20"])
+        .args([
+            &format!("article.meter[data-meter=\"{METER}\"]"),
+            "alert(1)",
+            "20",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
