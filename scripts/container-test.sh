@@ -256,13 +256,13 @@ sleep 2
 apid=$(podman inspect --format '{{.State.Pid}}' "$a")
 echo "RSS of the add-on (one P1 meter) in the container: $(awk '/^VmRSS:/{print $2}' "/proc/$apid/status") KiB"
 # The web page behind ingress, on builds that have the HTTP server (the `http` section).
-if podman exec "$a" /meter2mqtt --log-level error addon --check --http-listen "127.0.0.1:$hport" | grep -q '"listen"'; then
-  python3 -c "import urllib.request,sys; r=urllib.request.urlopen('http://127.0.0.1:$hport/healthz', timeout=5); sys.exit(0 if r.read().strip()==b'ok' else 1)" \
-    || fail "no /healthz on the ingress port"
-  echo "add-on: /healthz answers ok on the ingress listener"
-else
-  echo "add-on: this build has no HTTP server (no http section): ingress port not checked"
-fi
+podman exec "$a" /meter2mqtt --log-level error addon --check --http-listen "127.0.0.1:$hport" | grep -q '"listen"' \
+  || fail "the add-on's configuration has no http section"
+python3 -c "import urllib.request,sys; r=urllib.request.urlopen('http://127.0.0.1:$hport/healthz', timeout=5); sys.exit(0 if r.read().strip()==b'ok' else 1)" \
+  || fail "no /healthz on the ingress port"
+echo "add-on: /healthz answers ok on the ingress listener"
+[ -s "$work/data/history.sqlite3" ] || fail "the add-on wrote no history to /data"
+echo "add-on: history in /data/history.sqlite3"
 podman healthcheck run "$a" || fail "the add-on's health check failed"
 echo "add-on health check: passed"
 quiet podman stop -t 10 "$a" >/dev/null
@@ -271,4 +271,46 @@ logs=$(podman logs "$a" 2>&1)
 grep -q 'MQTT broker from the Supervisor' <<<"$logs" || fail "no broker line in the add-on log"
 if grep -qF -e "$password" -e "$token" <<<"$logs"; then fail "a secret is in the add-on's log"; fi
 echo "add-on log (debug level): no password, no token"
+step "the runtime image: run with a config, P1 over TCP, the web page and the /data volume"
+env_json=$(inspect localhost/meter2mqtt:test '{{json .Config.Env}}')
+grep -q '"METER2MQTT_HTTP__LISTEN=0.0.0.0:8089"' <<<"$env_json" || fail "the image does not listen on all addresses: $env_json"
+grep -q '"METER2MQTT_DATA_DIR=/data"' <<<"$env_json" || fail "the image keeps no history in /data: $env_json"
+inspect localhost/meter2mqtt:test '{{json .Config.ExposedPorts}}' | grep -q '8089/tcp' || fail "port 8089 not exposed"
+inspect localhost/meter2mqtt:test '{{json .Config.Volumes}}' | grep -q '"/data"' || fail "/data is not a volume"
+mkdir -p "$work/rundata" "$work/runconf"
+chown 1000:20 "$work/rundata"
+printf 'mqtt:\n  url: mqtt://127.0.0.1:%s\n  client_id: m2m-run-%s\n  base_topic: run\ninputs:\n  - {name: p1, type: p1, host: 127.0.0.1, port: %s}\n' \
+  "$mport" "$$" "$rport" > "$work/runconf/config.yaml"
+chmod 0644 "$work/runconf/config.yaml"
+mosquitto_sub -h 127.0.0.1 -p "$mport" -t 'run/+/state' -C 1 -W 30 > "$work/run-first.txt" & sub=$!
+pids+=("$sub")
+sleep 0.3
+r=m2m-run-$$
+containers+=("$r")
+# The host network is shared with other runs: the listener moves to a free port, the image's
+# own 0.0.0.0:8089 was checked above.
+wport=$(free_port)
+quiet podman run -d --name "$r" --network=host --read-only -v "$work/runconf:/config:ro" -v "$work/rundata:/data" \
+  -e METER2MQTT_HTTP__LISTEN="127.0.0.1:$wport" localhost/meter2mqtt:test >/dev/null
+wait "$sub" || { podman logs "$r" >&2; fail "no state from run in the container"; }
+python3 - "$wport" <<'PY' || { podman logs "$r" >&2; fail "the web API in the container"; }
+import json, sys, time, urllib.request
+base = "http://127.0.0.1:%s" % sys.argv[1]
+for _ in range(50):
+    meters = json.load(urllib.request.urlopen(base + "/api/meters", timeout=5))["meters"]
+    if meters:
+        break
+    time.sleep(0.1)
+assert meters, "no meter in /api/meters"
+page = urllib.request.urlopen(base + "/", timeout=5).read()
+assert b"<html" in page.lower(), "no page at /"
+h = urllib.request.urlopen(base + "/api/meters/%s/history?key=power_import" % meters[0]["id"], timeout=5)
+assert h.status == 200, h.status
+print("run in the image: %d meter(s) in /api/meters, the page and the history route answer" % len(meters))
+PY
+[ -s "$work/rundata/history.sqlite3" ] || fail "run wrote no history to /data"
+echo "run in the image: history in /data/history.sqlite3"
+quiet podman stop -t 10 "$r" >/dev/null
+[ "$(podman inspect --format '{{.State.ExitCode}}' "$r")" = 0 ] || fail "run exit code"
+
 echo "container-test: all checks passed"
