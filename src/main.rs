@@ -114,23 +114,36 @@ pub(crate) fn init_logging(level: &str, json: bool) {
     }
 }
 
-/// Resolves on SIGTERM (docker stop, systemd) or Ctrl-C. The handlers are installed when this
-/// is called, not when it is first polled, so a SIGTERM during start-up is not lost.
+/// Resolves on SIGTERM (docker stop, systemd), Ctrl-C or SIGHUP: `demo` and `addon` have no
+/// file to reload, and a closed terminal (SIGHUP) should stop the demo cleanly (meters
+/// `offline`, its temporary history removed) rather than by the signal's default action.
+/// The handlers are installed when this is called, not when it is first polled, so a signal
+/// during start-up is not lost. (`run` has its own handlers: `cli::signals`.)
 pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let (term, hup) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::hangup()).ok(),
+        )
+    };
     let ctrl_c = tokio::signal::ctrl_c();
     async move {
         #[cfg(unix)]
-        match term {
-            Some(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = ctrl_c => {},
+        {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
             }
-            None => {
-                let _ = ctrl_c.await;
+            tokio::select! {
+                _ = next(term) => {},
+                _ = next(hup) => tracing::info!("SIGHUP (terminal closed?)"),
+                _ = ctrl_c => {},
             }
         }
         #[cfg(not(unix))]

@@ -534,3 +534,32 @@ fn demo_fills_the_history() {
     );
     assert!(data.path().join("history.sqlite3").exists());
 }
+
+/// A closed terminal sends SIGHUP. The demo has no file to reload: it stops as on Ctrl-C,
+/// saying `offline` for itself on the way out (it used to die by the signal's default action,
+/// leaving everything retained `online` and its temporary history behind).
+#[test]
+fn demo_stops_cleanly_on_sighup() {
+    let broker = Broker::start();
+    let sub = Subscriber::connect(broker.port, "t-demo-hup", &["meter2mqtt/#"]);
+    let mut demo = Demo::start(&["--mqtt", &broker.url()]);
+    sub.wait_until("a first state", T, |m| {
+        m.iter().any(|x| x.topic.ends_with("/state"))
+    });
+    let pid = i32::try_from(demo.child.id()).expect("pid");
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let (status, elapsed) = demo.wait(EXIT_TIMEOUT);
+    assert!(status.success(), "exit status {status}\n{}", demo.output());
+    assert!(
+        elapsed < Duration::from_secs(DURATION),
+        "stopped after {elapsed:?}: by --duration, not by SIGHUP\n{}",
+        demo.output()
+    );
+    sub.wait_until("offline after SIGHUP", T, |m| {
+        m.iter()
+            .rev()
+            .find(|x| x.topic == "meter2mqtt/status")
+            .is_some_and(|x| x.payload == "offline")
+    });
+}

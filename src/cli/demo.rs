@@ -41,7 +41,11 @@ pub struct DemoArgs {
     /// Address of the web page and API (`127.0.0.1:0`: any free port, see the
     /// `http listening` log line). The container image sets `METER2MQTT_HTTP__LISTEN` to all
     /// of its addresses, for the demo as for `run`.
-    #[arg(long, default_value = "127.0.0.1:8089", env = "METER2MQTT_HTTP__LISTEN")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8089",
+        env = "METER2MQTT_HTTP__LISTEN"
+    )]
     pub http: String,
     /// Keep the history here (default: a temporary directory, removed at the end).
     #[arg(long)]
