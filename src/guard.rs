@@ -158,7 +158,7 @@ impl Track {
     }
 }
 
-/// The guard of one meter's counters, by quantity key. Memory: one [`Track`] (72 bytes) per
+/// The guard of one meter's counters, by quantity key. Memory: one track (72 bytes) per
 /// counter key, in a list sized exactly (a DSMR 5 meter with gas: 13 counters, 936 bytes; the
 /// hash map of owned keys it replaces took ≈ 2.4 KiB, issue 17).
 ///
