@@ -191,6 +191,11 @@ impl PartialOrd for Decimal {
 
 impl Ord for Decimal {
     fn cmp(&self, other: &Self) -> Ordering {
+        // The common case (a counter against its last value, issue 17): same exponent, so the
+        // mantissas compare as they are, without aligning.
+        if self.exponent == other.exponent {
+            return self.mantissa.cmp(&other.mantissa);
+        }
         match self.aligned(*other) {
             Some((a, b)) => a.cmp(&b),
             None => self

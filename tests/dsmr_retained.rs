@@ -75,17 +75,78 @@ fn a_decoder_keeps_nothing_of_the_telegrams_it_decoded() {
     }
     assert_eq!(decoded, 566);
     let most = held.iter().copied().max().unwrap_or(0);
-    // Two buffers of about a telegram each, and room for their growth (`Vec` doubles).
+    // Two buffers of about a telegram each, and room for their growth (`Vec` doubles), and
+    // the code cache (on the heap since issue 17, sized to the meter's codes: this AM550
+    // sends 27, which take a 64-entry table).
+    let cache = d.code_cache_bytes() as isize;
     assert!(
-        most <= 4 * longest,
-        "a decoder holds {most} bytes between telegrams (its buffers need at most {})",
-        4 * longest
+        cache <= 64 * 24,
+        "the code cache holds {cache} bytes for a meter of 27 codes"
+    );
+    assert!(
+        most <= 4 * longest + cache,
+        "a decoder holds {most} bytes between telegrams (its buffers and cache need at most {})",
+        4 * longest + cache
     );
     drop(d);
     assert_eq!(live(), before, "a dropped decoder frees everything");
     // Last: the test harness keeps printed output on this thread's heap.
     println!(
         "decoder: {empty} bytes when new, at most {most} more between telegrams \
-         (longest telegram {longest} bytes)"
+         (longest telegram {longest} bytes; code cache {cache})"
+    );
+}
+
+/// Issue 17 (≤ 15 KB per meter at 10,000 meters): an idle decoder is small. Its 256-entry
+/// code cache was inline, 6 KiB of every decoder and of every input task's future; it is on
+/// the heap now, sized to the codes a meter sends.
+#[test]
+fn an_idle_decoder_is_small() {
+    let size = std::mem::size_of::<P1Decoder>();
+    println!("P1Decoder: {size} bytes inline");
+    assert!(size <= 1024, "a P1Decoder is {size} bytes");
+}
+
+/// What the counter guard keeps per meter (issue 17): one compact track per counter, keys
+/// borrowed from the decoder's static quantity keys. A DSMR 5 meter with gas (corpus
+/// `wassasin_dsmr5/01_isk.txt`) has 13 counters; the map of owned keys took ≈ 2.4 KiB.
+#[test]
+fn the_counter_guard_keeps_little_per_meter() {
+    use meter2mqtt::guard::Guard;
+    use meter2mqtt::reading::Value;
+    use std::time::{Duration, Instant};
+
+    let t = meter2mqtt::protocol::dsmr::parse_telegram(
+        &read("wassasin_dsmr5/01_isk.txt"),
+        &DecoderOptions::default(),
+        now(),
+    )
+    .expect("the corpus telegram decodes");
+    let counters: Vec<_> = t
+        .readings
+        .iter()
+        .flat_map(|r| &r.values)
+        .filter_map(|m| match m.value {
+            Value::Number(v) if m.quantity.class.is_counter() => Some((&m.quantity, v)),
+            _ => None,
+        })
+        .collect();
+    assert!(counters.len() >= 10, "{} counters", counters.len());
+    let t0 = Instant::now();
+    let before = live();
+    let mut g = Box::new(Guard::new());
+    for s in 0..60u64 {
+        for (q, v) in &counters {
+            g.check_key(&q.key, q.class, q.unit, *v, t0 + Duration::from_secs(s));
+        }
+    }
+    let kept = live() - before;
+    drop(g);
+    assert_eq!(live(), before, "a dropped guard frees everything");
+    println!("guard: {kept} bytes for {} counters", counters.len());
+    assert!(
+        kept <= 80 * counters.len() as isize,
+        "the guard keeps {kept} bytes for {} counters",
+        counters.len()
     );
 }

@@ -139,3 +139,59 @@ fn the_rules_allocate_one_arc_per_reading_and_per_raw_telegram() {
         "the MQTT publisher allocates {in_mqtt} times for {readings} readings (at most 3 each)"
     );
 }
+
+/// Allocations per telegram of `meter2mqtt decode`'s path (issue 17): the decoder's `push` and
+/// `next_event` for a DSMR 5 telegram with gas, then each reading's state JSON into a reused
+/// buffer. The decoder allocates the telegram's raw bytes, the two readings' value lists, their
+/// meter infos (`Arc`, ids and models) and the texts of text values; the JSON nothing.
+#[test]
+fn decoding_a_telegram_allocates_a_bounded_few_times() {
+    let mut meter = DsmrMeter::new(Flavour::Dsmr5, CLOCK, 1);
+    let telegrams: Vec<Vec<u8>> = (0..TELEGRAMS).map(|_| meter.telegram(1)).collect();
+    let mut dec = P1Decoder::new(DecoderOptions::default());
+    let now = Timestamp::from_unix_seconds(CLOCK);
+    let mut line = Vec::with_capacity(4096);
+    let (mut decoded, mut in_decoder, mut in_json) = (0u64, 0u64, 0u64);
+    for (i, t) in telegrams.iter().enumerate() {
+        let before = allocs();
+        dec.push(t);
+        let mut events = Vec::with_capacity(2);
+        while let Some(ev) = dec.next_event(now) {
+            events.push(ev);
+        }
+        let in_this = allocs() - before - 1;
+        let before = allocs();
+        for ev in &events {
+            let P1Event::Telegram(t) = ev else {
+                panic!("rejected: {ev:?}")
+            };
+            for r in &t.readings {
+                line.clear();
+                r.write_state_json(&mut line);
+            }
+        }
+        let json = allocs() - before;
+        // The first telegrams size the decoder's buffers and its code cache.
+        if i >= 10 {
+            decoded += events.len() as u64;
+            in_decoder += in_this;
+            in_json += json;
+        }
+    }
+    let n = (TELEGRAMS - 10) as u64;
+    assert_eq!(decoded, n, "every telegram decodes");
+    println!(
+        "DECODE per telegram: decoder {:.1} allocations, state JSON {:.1}",
+        in_decoder as f64 / n as f64,
+        in_json as f64 / n as f64
+    );
+    assert_eq!(in_json, 0, "the state JSON into a reused buffer allocates");
+    assert!(
+        in_decoder <= DECODE_ALLOCS * n,
+        "the decoder allocates {in_decoder} times for {n} telegrams"
+    );
+}
+
+/// The decoder's allocations per DSMR 5 telegram with gas, measured (18.0, issue 17): a rise
+/// is a regression.
+const DECODE_ALLOCS: u64 = 18;

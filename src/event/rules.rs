@@ -168,7 +168,7 @@ impl Rules {
                 return true;
             };
             let (key, q) = (meas.quantity.key.as_ref(), &meas.quantity);
-            match guard.check(key, q.class, q.unit, v, now) {
+            match guard.check_key(&q.key, q.class, q.unit, v, now) {
                 Verdict::Accept => true,
                 Verdict::Confirmed { previous, hint: false } => {
                     tracing::warn!(meter = %id, quantity = key, %previous, value = %v,

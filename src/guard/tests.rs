@@ -249,3 +249,19 @@ fn nanos_saturate() {
     assert_eq!(nanos(Decimal::new(-1, 60)), i128::MIN);
     assert_eq!(nanos(Decimal::new(1, -40)), 0);
 }
+
+/// Issue 17: a counter's track is compact (the held-back candidate boxed, the key a `Cow`),
+/// and a decoder's static key is kept without a copy.
+#[test]
+fn a_track_is_compact_and_keeps_static_keys_borrowed() {
+    assert!(std::mem::size_of::<Track>() <= 72);
+    let t0 = Instant::now();
+    let mut g = Guard::new();
+    let key: Cow<'static, str> = Cow::Borrowed("energy_import_t1");
+    for s in 0..3 {
+        g.check_key(&key, Class::Energy, Unit::KWh, d("1.5"), secs(t0, s));
+    }
+    assert!(matches!(g.tracks[0].key, Cow::Borrowed(_)));
+    assert_eq!(g.heap_bytes(), std::mem::size_of::<Track>());
+    assert_eq!(g.last("energy_import_t1"), Some(d("1.5")));
+}

@@ -169,9 +169,22 @@ impl Publisher {
         };
         // Entities exist even while a counter is held back, so HA keeps showing the last value.
         let held = r.held.iter();
+        // A meter sends its quantities in the same order every time: each is looked for where
+        // the last one was found (one comparison), the whole list only when that misses (the
+        // search of every known quantity per value was 27 × 14 string comparisons per DSMR 5
+        // telegram, issue 17).
+        let mut at = 0;
         for q in reading.values.iter().map(|meas| &meas.quantity).chain(held) {
-            if !m.quantities.iter().any(|known| known.key == q.key) {
-                m.quantities.push(q.clone());
+            if m.quantities.get(at).is_some_and(|known| known.key == q.key) {
+                at += 1;
+                continue;
+            }
+            match m.quantities.iter().position(|known| known.key == q.key) {
+                Some(i) => at = i + 1,
+                None => {
+                    m.quantities.push(q.clone());
+                    at = m.quantities.len();
+                }
             }
         }
         // The payload is written once (`Reading::write_state_json`), sized as the last one plus

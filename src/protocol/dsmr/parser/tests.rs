@@ -175,3 +175,42 @@ fn units_and_text() {
     assert_eq!(text(b"test-/-test"), "test-/-test");
     assert_eq!(message(b"FFFFFFFF"), "");
 }
+
+/// Issue 17: the code cache starts empty, grows to the codes it sees and stops at its bound
+/// (a stream of ever new codes cannot grow it without end); hits and misses give what
+/// `Obis::parse_plain` gives.
+#[test]
+fn the_code_cache_grows_to_need_and_stops_at_its_bound() {
+    let mut c = CodeCache::default();
+    assert_eq!(c.heap_bytes(), 0, "an unused cache holds nothing");
+    let window = |a: u32, b: u32| {
+        let mut w = [b' '; 32];
+        let t = format!("0-0:{a}.{b}.0(1)\r\n");
+        w[..t.len()].copy_from_slice(t.as_bytes());
+        w
+    };
+    // A DSMR 5 meter's ≈ 30 codes: a 64-entry table.
+    for round in 0..2 {
+        for b in 0..30 {
+            let w = window(96, b);
+            assert_eq!(
+                c.parse_plain(&w),
+                Obis::parse_plain(&w),
+                "round {round}, {b}"
+            );
+        }
+    }
+    assert_eq!(c.heap_bytes(), 64 * std::mem::size_of::<CodeEntry>());
+    for a in 0..40 {
+        for b in 0..25 {
+            let w = window(a, b);
+            assert_eq!(c.parse_plain(&w), Obis::parse_plain(&w), "{a}.{b}");
+            assert_eq!(c.parse_plain(&w), Obis::parse_plain(&w), "{a}.{b} again");
+        }
+    }
+    assert_eq!(
+        c.heap_bytes(),
+        super::MAX_CODES * std::mem::size_of::<CodeEntry>()
+    );
+    assert!(c.used * 4 <= super::MAX_CODES * 3);
+}
