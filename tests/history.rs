@@ -395,3 +395,62 @@ fn the_endpoint_answers_from_the_file() {
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no history for meter `E2`"), "{body}");
 }
+
+/// A meter the bridge has seen but whose first minute is not written yet has an empty
+/// series (200), as the page asks for a new meter's chart at once; 404 stays for a meter
+/// or a key never seen. Through the real server, before the first minute ends.
+#[test]
+fn a_seen_meter_without_a_written_minute_has_an_empty_series() {
+    // Start early in a minute, so that the first one is still in progress when asked.
+    let sec = now_secs() % 60;
+    if sec > 30 {
+        std::thread::sleep(Duration::from_secs((61 - sec) as u64));
+    }
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("p1");
+    let _meter = Meter::start(&link, Duration::from_millis(250));
+    let topic = format!("hist/{E}/state");
+    let sub = Subscriber::connect(broker.port, "hist-seen", &[topic.as_str()]);
+    let bridge = Bridge::start(&config(&broker, &link, ""));
+    let db = bridge.history_path();
+    let addr = http_addr(&bridge);
+    bridge.wait_log("history: writing per-minute rows", T);
+    sub.wait_until("a state", T, |m| m.len() >= 2);
+    let (status, body) = get(&addr, &format!("/api/meters/{E}/history?key=power_import"));
+    let (gstatus, gbody) = get(
+        &addr,
+        &format!("/api/meters/{E}/history?key=energy_import_t1"),
+    );
+    assert!(
+        rows(&db, E, "power_import").is_empty(),
+        "the first minute was written already: the case is not tested"
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"meter":"{E}","key":"power_import","unit":"W","resolution":"minute","counter":false,"points":[]}}"#
+        )
+    );
+    assert_eq!(gstatus, 200, "{gbody}");
+    let v: Value = serde_json::from_str(&gbody).unwrap();
+    assert_eq!(
+        (v["unit"].as_str(), v["counter"].as_bool()),
+        (Some("kWh"), Some(true))
+    );
+    assert_eq!(v["points"], serde_json::json!([]));
+    // Never seen: still 404, with the reason.
+    let (status, body) = get(&addr, "/api/meters/E-never-seen/history?key=power_import");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("no history for meter `E-never-seen`"),
+        "{body}"
+    );
+    let (status, body) = get(&addr, &format!("/api/meters/{E}/history?key=no_such_key"));
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("has no history for key `no_such_key`"),
+        "{body}"
+    );
+}
