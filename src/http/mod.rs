@@ -123,7 +123,6 @@ fn router(shared: Arc<Shared>, token: Option<Secret>, extra: Router) -> Router {
     let mut r = Router::new()
         .route("/", get(api::page::index))
         .route("/index.html", get(api::page::index))
-        .route("/app.js", get(api::page::app_js))
         .route("/app.css", get(api::page::app_css))
         .route("/uPlot.iife.min.js", get(api::page::uplot_js))
         .route("/uPlot.min.css", get(api::page::uplot_css))
@@ -135,9 +134,11 @@ fn router(shared: Arc<Shared>, token: Option<Secret>, extra: Router) -> Router {
         .route("/api/inputs", get(api::inputs))
         .route("/api/inputs/{name}/telegram", get(api::telegram))
         .route("/api/events", get(sse::events))
-        .with_state(shared)
-        .merge(extra)
-        .fallback(api::not_found);
+        .with_state(shared);
+    for (path, body) in api::page::SCRIPTS {
+        r = r.route(path, api::page::script(body));
+    }
+    let mut r = r.merge(extra).fallback(api::not_found);
     if let Some(t) = token {
         r = r.layer(axum::middleware::from_fn_with_state(
             Arc::new(t),
