@@ -34,6 +34,7 @@ mod conn;
 mod json;
 mod limits;
 mod metrics;
+mod server;
 mod sse;
 mod store;
 
@@ -156,17 +157,12 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
     // Nothing to hand the rules: the web output stores nothing across runs.
     drop(ready);
     let shared = Arc::new(Shared::new(s.naming, s.statuses, s.broker));
-    let server = match tokio::net::TcpListener::bind(s.listen).await {
-        Ok(listener) => {
-            let addr = listener.local_addr().unwrap_or(s.listen);
+    let app = router(shared.clone(), s.auth_token, s.extra);
+    let closing = shared.closing.subscribe();
+    let server = match server::spawn(s.listen, app, s.max_connections, closing) {
+        Ok(addr) => {
             tracing::info!(%addr, "http listening");
-            let app = router(shared.clone(), s.auth_token, s.extra);
-            let listener = conn::Limited::new(listener, s.max_connections);
-            Some(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "http server stopped");
-                }
-            }))
+            Some(())
         }
         Err(e) => {
             tracing::error!(listen = %s.listen, error = %e,
@@ -179,10 +175,8 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
             shared.on_event(&ev);
         }
     }
+    // Ends the event streams and the server's thread.
     let _ = shared.closing.send(true);
-    if let Some(h) = server {
-        h.abort();
-    }
     // The bridge's delivered/dropped figures are MQTT messages: the web output adds none.
     OutputSummary {
         delivered: 0,
