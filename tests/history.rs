@@ -454,3 +454,64 @@ fn a_seen_meter_without_a_written_minute_has_an_empty_series() {
         "{body}"
     );
 }
+
+/// Retention through the real bridge: a file with a minute 40 days old and one from
+/// yesterday; the bridge (default `keep_minutes`, 30 days) deletes the old minute at start
+/// and keeps its hour, and the endpoint answers accordingly.
+#[test]
+fn retention_deletes_old_minutes_and_keeps_their_hours() {
+    let broker = Broker::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("history.sqlite3");
+    let now = now_secs() / 60 * 60;
+    let old = now - 40 * 86_400;
+    let recent = now - 86_400;
+    let mut store = Store::open(&db).unwrap();
+    for t in [old, recent] {
+        let mut m = Minute::new();
+        let mut r = reading("1234", "5.000");
+        r.time = Timestamp::from_unix_seconds(t);
+        m.add(&r, t);
+        store.write(&m.take().unwrap()).unwrap();
+    }
+    drop(store);
+    let minutes_at = |t: i64| {
+        rows(&db, "E1", "power_import")
+            .iter()
+            .filter(|r| r.0 == t)
+            .count()
+    };
+    assert_eq!((minutes_at(old), minutes_at(recent)), (1, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let d = data.path().display().to_string();
+    let yaml = config(&broker, &dir.path().join("absent"), "");
+    let bridge = Bridge::start_with_env(&yaml, &[("METER2MQTT_DATA_DIR", d.as_str())]);
+    let addr = http_addr(&bridge);
+    bridge.wait_log("history: writing per-minute rows", T);
+    let deadline = Instant::now() + T;
+    while minutes_at(old) != 0 {
+        assert!(Instant::now() < deadline, "the old minute was not deleted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(minutes_at(recent), 1, "the recent minute is kept");
+    let ask = |res: &str, t: i64| {
+        let (status, body) = get(
+            &addr,
+            &format!(
+                "/api/meters/E1/history?key=power_import&resolution={res}&from={}&to={}",
+                (t - 1800) * 1000,
+                (t + 1800) * 1000
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["points"].as_array().unwrap().len()
+    };
+    assert_eq!(ask("minute", old), 0, "no minute 40 days back");
+    assert_eq!(ask("minute", recent), 1, "yesterday's minute");
+    assert_eq!(
+        ask("hour", old),
+        1,
+        "the old minute's hour is kept (5 years)"
+    );
+}
