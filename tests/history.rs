@@ -321,7 +321,8 @@ fn the_endpoint_answers_from_the_file() {
     let yaml = config(
         &broker,
         &dir.path().join("absent"),
-        "http:\n  auth_token: s3cret-history-token\n",
+        // The minutes are of 2024: kept (retention runs at start, default 30 days).
+        "http:\n  auth_token: s3cret-history-token\nhistory:\n  keep_minutes: 3650d\n",
     );
     let bridge = Bridge::start_with_env(&yaml, &[("METER2MQTT_DATA_DIR", d.as_str())]);
     let addr = http_addr(&bridge);
