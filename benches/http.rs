@@ -1,98 +1,94 @@
-//! `GET /api/meters` latency with 100 meters (issue 14), through the real server on a real
-//! loopback socket: the web output (`meter2mqtt::http::run`) fed with the readings of 50
-//! simulated DSMR 5 meters with a gas sub-meter each (100 meters), then N requests, each on
-//! a new connection as a page or a script makes them.
+//! `GET /api/meters` latency with 100 meters (issue 14), through the real bridge binary:
+//! `meter2mqtt run` reading 50 simulated DSMR 5 meters with a gas sub-meter each (100
+//! meters) on 50 real pseudo-terminals, a telegram a second each, publishing to a real
+//! Mosquitto; then N requests on a real loopback socket, each on a new connection as a page
+//! or a script makes them, while the telegrams keep coming.
 //!
-//! Run: `cargo bench --bench http` (no broker needed). `HTTP_REQUESTS` (default 2000).
+//! Run: `cargo bench --bench http` (needs `mosquitto`, which `scripts/test.sh` installs).
+//! `HTTP_REQUESTS` (default 2000), `HTTP_P1_METERS` (default 50: twice as many meters).
 
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
-use meter2mqtt::event::broker::BrokerStatus;
-use meter2mqtt::event::output::Inbox;
-use meter2mqtt::event::status::InputStatuses;
-use meter2mqtt::event::{Event, MeterReading};
-use meter2mqtt::http::HttpSettings;
-use meter2mqtt::protocol::dsmr::{DecoderOptions, P1Decoder, P1Event};
+use harness::Broker;
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
-use meter2mqtt::time::Timestamp;
+use meter2mqtt::sim::serve::{dsmr_on_pty, SimStats};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn main() {
-    let n: usize = std::env::var("HTTP_REQUESTS")
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(default)
+}
+
+fn main() {
+    let n = env("HTTP_REQUESTS", 2000);
+    let p1 = env("HTTP_P1_METERS", 50);
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut inputs = String::new();
+    let mut threads = Vec::new();
+    for seed in 1..=p1 as u64 {
+        let meter = DsmrMeter::new(Flavour::Dsmr5, 1_705_320_000, seed);
+        let (path, h) = dsmr_on_pty(
+            meter,
+            Duration::from_secs(1),
+            Arc::new(SimStats::default()),
+            stop.clone(),
+        )
+        .expect("pty");
+        threads.push(h);
+        inputs.push_str(&format!(
+            "  - {{name: p1_{seed}, type: p1, device: \"{}\", preset: dsmr5}}\n",
+            path.display()
+        ));
+    }
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "mqtt:\n  url: {}\n  base_topic: benchhttp\ninputs:\n{inputs}",
+            broker.url()
+        ),
+    )
+    .expect("config");
     let port = harness::free_port();
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (tx, events) = tokio::sync::mpsc::channel(64);
-    let (ready, _hints) = tokio::sync::oneshot::channel();
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let settings = HttpSettings {
-        listen: addr,
-        auth_token: None,
-        max_connections: 64,
-        naming: Default::default(),
-        statuses: Arc::new(InputStatuses::default()),
-        broker: Arc::new(BrokerStatus::default()),
-        extra: axum::Router::new(),
-    };
-    rt.spawn(meter2mqtt::http::run(
-        settings,
-        Inbox {
-            events,
-            ready,
-            stopping,
-        },
-    ));
-    let mut meters = 0;
-    for seed in 1..=50u64 {
-        let mut m = DsmrMeter::new(Flavour::Dsmr5, 1_705_320_000, seed);
-        let mut d = P1Decoder::new(DecoderOptions::default());
-        d.push(&m.telegram(1));
-        while let Some(ev) = d.next_event(Timestamp::now_utc()) {
-            if let P1Event::Telegram(t) = ev {
-                for r in t.readings {
-                    meters += 1;
-                    let ev = Event::Reading(Arc::new(MeterReading {
-                        input: format!("p1_{seed}").into(),
-                        interval: Duration::from_secs(1),
-                        reading: r,
-                        held: Vec::new(),
-                    }));
-                    tx.blocking_send(ev).expect("the web output runs");
-                }
-            }
-        }
-    }
+    let mut bridge = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
+        .args(["--log-level", "warn", "run", "--config"])
+        .arg(&cfg)
+        .env("METER2MQTT_DATA_DIR", dir.path().join("data"))
+        .env("METER2MQTT_HTTP__LISTEN", addr.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("meter2mqtt");
     // Wait until the server answers with every meter.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let want = 2 * p1;
+    let deadline = Instant::now() + Duration::from_secs(60);
     let (bytes, shown) = loop {
-        if let Ok(s) = std::net::TcpStream::connect(addr) {
-            drop(s);
+        if std::net::TcpStream::connect(addr).is_ok() {
             let r = harness::http::get(addr, "/api/meters");
             let shown = r.json()["meters"].as_array().map_or(0, |a| a.len());
-            if shown == meters {
+            if shown >= want {
                 break (r.body.len(), shown);
             }
         }
         assert!(
             Instant::now() < deadline,
-            "the server never showed {meters} meters"
+            "the bridge never showed {want} meters"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(100));
     };
     let mut lat = Vec::with_capacity(n);
     let start = Instant::now();
@@ -103,9 +99,15 @@ fn main() {
         assert_eq!(r.status, 200);
     }
     let total = start.elapsed();
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for h in threads {
+        let _ = h.join();
+    }
     lat.sort();
     println!(
-        "GET /api/meters with {shown} meters ({bytes} bytes), {n} requests, one connection each"
+        "GET /api/meters from the bridge binary with {shown} meters ({p1} P1 inputs at 1 telegram/s, {bytes} bytes), {n} requests, one connection each"
     );
     println!(
         "latency: p50 {:?}  p90 {:?}  p99 {:?}  max {:?}  ({:.0} requests/s from one client)",

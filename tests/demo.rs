@@ -523,6 +523,50 @@ fn demo_fills_the_history() {
         minutes["points"].as_array().unwrap().len() >= 59,
         "{minutes}"
     );
+    // The heat meters (polled: KMP and MULTICAL `/#n`) are backfilled too: their energy per
+    // hour and their power per minute are there before their first live minute ends.
+    let heat = loop {
+        let (_, body) = harness::http_get(&http, "/api/meters");
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let ids: Vec<String> = v["meters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["kind"] == "heat")
+            .filter_map(|m| m["id"].as_str().map(String::from))
+            .collect();
+        if ids.len() >= 2 {
+            break ids;
+        }
+        assert!(Instant::now() < deadline, "no heat meters: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for id in &heat {
+        let q = |q: &str| {
+            let (status, body) = harness::http_get(&http, &format!("/api/meters/{id}/history?{q}"));
+            assert_eq!(status, 200, "{id} {q}: {body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            v["points"].as_array().cloned().unwrap_or_default()
+        };
+        let hours = q("key=heat_energy&resolution=hour");
+        assert!(
+            hours.len() >= 48,
+            "{id}: {} hours of heat energy",
+            hours.len()
+        );
+        assert!(
+            hours[1..]
+                .iter()
+                .all(|p| p["delta"].as_f64().is_some_and(|d| d >= 0.0)),
+            "{id}: {hours:?}"
+        );
+        assert!(
+            hours
+                .iter()
+                .any(|p| p["delta"].as_f64().is_some_and(|d| d > 0.0)),
+            "{id}: the heat energy rises: {hours:?}"
+        );
+    }
     let (status, elapsed) = demo.wait(EXIT_TIMEOUT);
     assert!(status.success(), "exit status {status}\n{}", demo.output());
     assert!(elapsed >= Duration::from_secs(DURATION));

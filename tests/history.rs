@@ -321,7 +321,8 @@ fn the_endpoint_answers_from_the_file() {
     let yaml = config(
         &broker,
         &dir.path().join("absent"),
-        "http:\n  auth_token: s3cret-history-token\n",
+        // The minutes are of 2024: kept (retention runs at start, default 30 days).
+        "http:\n  auth_token: s3cret-history-token\nhistory:\n  keep_minutes: 3650d\n",
     );
     let bridge = Bridge::start_with_env(&yaml, &[("METER2MQTT_DATA_DIR", d.as_str())]);
     let addr = http_addr(&bridge);
@@ -394,4 +395,124 @@ fn the_endpoint_answers_from_the_file() {
     );
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no history for meter `E2`"), "{body}");
+}
+
+/// A meter the bridge has seen but whose first minute is not written yet has an empty
+/// series (200), as the page asks for a new meter's chart at once; 404 stays for a meter
+/// or a key never seen. Through the real server, before the first minute ends.
+#[test]
+fn a_seen_meter_without_a_written_minute_has_an_empty_series() {
+    // Start early in a minute, so that the first one is still in progress when asked.
+    let sec = now_secs() % 60;
+    if sec > 30 {
+        std::thread::sleep(Duration::from_secs((61 - sec) as u64));
+    }
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("p1");
+    let _meter = Meter::start(&link, Duration::from_millis(250));
+    let topic = format!("hist/{E}/state");
+    let sub = Subscriber::connect(broker.port, "hist-seen", &[topic.as_str()]);
+    let bridge = Bridge::start(&config(&broker, &link, ""));
+    let db = bridge.history_path();
+    let addr = http_addr(&bridge);
+    bridge.wait_log("history: writing per-minute rows", T);
+    sub.wait_until("a state", T, |m| m.len() >= 2);
+    let (status, body) = get(&addr, &format!("/api/meters/{E}/history?key=power_import"));
+    let (gstatus, gbody) = get(
+        &addr,
+        &format!("/api/meters/{E}/history?key=energy_import_t1"),
+    );
+    assert!(
+        rows(&db, E, "power_import").is_empty(),
+        "the first minute was written already: the case is not tested"
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"meter":"{E}","key":"power_import","unit":"W","resolution":"minute","counter":false,"points":[]}}"#
+        )
+    );
+    assert_eq!(gstatus, 200, "{gbody}");
+    let v: Value = serde_json::from_str(&gbody).unwrap();
+    assert_eq!(
+        (v["unit"].as_str(), v["counter"].as_bool()),
+        (Some("kWh"), Some(true))
+    );
+    assert_eq!(v["points"], serde_json::json!([]));
+    // Never seen: still 404, with the reason.
+    let (status, body) = get(&addr, "/api/meters/E-never-seen/history?key=power_import");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("no history for meter `E-never-seen`"),
+        "{body}"
+    );
+    let (status, body) = get(&addr, &format!("/api/meters/{E}/history?key=no_such_key"));
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("has no history for key `no_such_key`"),
+        "{body}"
+    );
+}
+
+/// Retention through the real bridge: a file with a minute 40 days old and one from
+/// yesterday; the bridge (default `keep_minutes`, 30 days) deletes the old minute at start
+/// and keeps its hour, and the endpoint answers accordingly.
+#[test]
+fn retention_deletes_old_minutes_and_keeps_their_hours() {
+    let broker = Broker::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("history.sqlite3");
+    let now = now_secs() / 60 * 60;
+    let old = now - 40 * 86_400;
+    let recent = now - 86_400;
+    let mut store = Store::open(&db).unwrap();
+    for t in [old, recent] {
+        let mut m = Minute::new();
+        let mut r = reading("1234", "5.000");
+        r.time = Timestamp::from_unix_seconds(t);
+        m.add(&r, t);
+        store.write(&m.take().unwrap()).unwrap();
+    }
+    drop(store);
+    let minutes_at = |t: i64| {
+        rows(&db, "E1", "power_import")
+            .iter()
+            .filter(|r| r.0 == t)
+            .count()
+    };
+    assert_eq!((minutes_at(old), minutes_at(recent)), (1, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let d = data.path().display().to_string();
+    let yaml = config(&broker, &dir.path().join("absent"), "");
+    let bridge = Bridge::start_with_env(&yaml, &[("METER2MQTT_DATA_DIR", d.as_str())]);
+    let addr = http_addr(&bridge);
+    bridge.wait_log("history: writing per-minute rows", T);
+    let deadline = Instant::now() + T;
+    while minutes_at(old) != 0 {
+        assert!(Instant::now() < deadline, "the old minute was not deleted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(minutes_at(recent), 1, "the recent minute is kept");
+    let ask = |res: &str, t: i64| {
+        let (status, body) = get(
+            &addr,
+            &format!(
+                "/api/meters/E1/history?key=power_import&resolution={res}&from={}&to={}",
+                (t - 1800) * 1000,
+                (t + 1800) * 1000
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["points"].as_array().unwrap().len()
+    };
+    assert_eq!(ask("minute", old), 0, "no minute 40 days back");
+    assert_eq!(ask("minute", recent), 1, "yesterday's minute");
+    assert_eq!(
+        ask("hour", old),
+        1,
+        "the old minute's hour is kept (5 years)"
+    );
 }

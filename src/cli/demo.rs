@@ -185,7 +185,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ("be_emucs_tcp", Flavour::BelgianEmucs, 2),
         ];
         let history = data_dir.join(meter2mqtt::history::FILE_NAME);
-        let (sims, backfill_note) = super::backfill::backfilled(&history, clock, clock - now, &p1);
+        // The heat meters' simulators, backfilled with the P1 meters (then served live below).
+        let kmp = Arc::new(Mutex::new(KmpSimulator::multical_603()));
+        let mc = Arc::new(Mutex::new(MulticalSimulator::new()));
+        let heat = Config::from_yaml(&format!(
+            "mqtt:\n  url: \"{url}\"\ninputs:\n{}",
+            heat_inputs("backfill-kmp", "backfill-multical")
+        ))
+        .context("demo heat meters")?;
+        let polled = super::backfill::heat_meters(&heat, &kmp, &mc);
+        let (sims, backfill_note) =
+            super::backfill::backfilled(&history, clock, clock - now, &p1, polled);
         let mut sims = sims.into_iter();
         for (name, flavour, _) in &p1[..2] {
             let Some(meter) = sims.next() else { break };
@@ -220,15 +230,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             addr.port()
         ));
         // Heat meters are polled; the demo polls every 10 s (real battery meters: 15 min+).
-        let kmp = Arc::new(Mutex::new(KmpSimulator::multical_603()));
-        let (path, handle) = kmp_on_pty(kmp, stop.clone())?;
+        let (kmp_path, handle) = kmp_on_pty(kmp, stop.clone())?;
         keep.push(handle);
-        inputs.push_str(&format!(
-            "  - {{name: multical_603, type: kmp, device: \"{}\", poll_interval: 10s}}\n",
-            path.display()
-        ));
-        let mc = Arc::new(Mutex::new(MulticalSimulator::new()));
-        let (path, handle) = serve_on_pty(
+        let (mc_path, handle) = serve_on_pty(
             (7, Parity::Even, 2),
             move |line, bytes| {
                 let mut s = mc.lock().unwrap_or_else(|p| p.into_inner());
@@ -238,9 +242,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             stop.clone(),
         )?;
         keep.push(handle);
-        inputs.push_str(&format!(
-            "  - {{name: multical_401, type: multical, device: \"{}\", poll_interval: 10s}}\n",
-            path.display()
+        inputs.push_str(&heat_inputs(
+            &kmp_path.display().to_string(),
+            &mc_path.display().to_string(),
         ));
         let yaml = format!(
             "mqtt:\n  url: \"{url}\"\n  client_id: meter2mqtt-demo\nhttp:\n  listen: \"{}\"\ndata_dir: \"{}\"\ninputs:\n{inputs}",
@@ -284,4 +288,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The heat meters' inputs (YAML list items) on the devices given: the same for the live
+/// bridge and the backfill's pollers, so both read the meters alike.
+fn heat_inputs(kmp: &str, multical: &str) -> String {
+    format!(
+        "  - {{name: multical_603, type: kmp, device: \"{kmp}\", poll_interval: 10s}}\n\
+         \x20 - {{name: multical_401, type: multical, device: \"{multical}\", poll_interval: 10s}}\n"
+    )
 }

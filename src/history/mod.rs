@@ -37,6 +37,7 @@ pub mod backfill;
 pub mod http;
 pub mod minute;
 pub mod query;
+pub mod seen;
 pub mod store;
 mod writer;
 
@@ -65,6 +66,8 @@ pub struct Shared {
     health: Mutex<Health>,
     /// Queries at once (each is a blocking task reading the file).
     queries: tokio::sync::Semaphore,
+    /// Meters and keys seen by the output, written or not yet (`seen.rs`).
+    seen: seen::Seen,
 }
 
 impl Shared {
@@ -96,6 +99,7 @@ impl HistoryReader {
                 path,
                 health: Mutex::new(health),
                 queries: tokio::sync::Semaphore::new(CONCURRENT_QUERIES),
+                seen: seen::Seen::default(),
             }),
         }
     }
@@ -132,14 +136,35 @@ impl HistoryReader {
             .acquire()
             .await
             .map_err(|_| QueryError::Unavailable("the bridge is stopping".into()))?;
+        let (meter_id, key, resolution) = (meter.clone(), q.key.clone(), q.resolution);
         let task = tokio::task::spawn_blocking(move || {
             let conn = store::connect(&path, true).map_err(|e| {
                 QueryError::Unavailable(format!("cannot open {}: {e}", path.display()))
             })?;
             query::run(&conn, &meter, &q)
         });
-        task.await
-            .map_err(|e| QueryError::Unavailable(format!("the query failed: {e}")))?
+        let answer = task
+            .await
+            .map_err(|e| QueryError::Unavailable(format!("the query failed: {e}")))?;
+        match answer {
+            // Seen by the output but its first minute is not written yet: an empty series,
+            // not "never seen" (the page asks for a new meter's chart at once).
+            Err(QueryError::NotFound(reason)) => match self.shared.seen.get(&meter_id, &key) {
+                Some(Some(k)) => Ok(serde_json::json!({
+                    "meter": meter_id,
+                    "key": key,
+                    "unit": k.unit,
+                    "resolution": resolution.table(),
+                    "counter": k.counter,
+                    "points": [],
+                })),
+                Some(None) => Err(QueryError::NotFound(format!(
+                    "meter `{meter_id}` has no history for key `{key}`"
+                ))),
+                None => Err(QueryError::NotFound(reason)),
+            },
+            other => other,
+        }
     }
 }
 
@@ -224,6 +249,7 @@ pub async fn run(settings: HistorySettings, reader: HistoryReader, inbox: Inbox)
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(Event::Reading(r)) => {
+                    reader.shared.seen.note(&r.reading);
                     if let Some(done) = minute.add(&r.reading, now_secs()) {
                         out.send(&w, done);
                     }

@@ -1,5 +1,6 @@
 //! The store's own thread: it opens the file, writes each finished minute in one
-//! transaction, and applies retention once an hour. SQLite blocks (disk, `fsync` at a
+//! transaction, and applies retention at start and once an hour (with or without minutes
+//! to write). SQLite blocks (disk, `fsync` at a
 //! checkpoint), so it never runs on the async runtime; the output hands it minutes through a
 //! bounded queue and drops a minute rather than wait ([`Writer::send`]).
 
@@ -104,7 +105,7 @@ fn write_loop(path: &std::path::Path, keep: Retention, shared: &Shared, rx: Rece
     shared.set(Health::Ready);
     let mut next_retain = 0i64;
     let mut failing = false;
-    while let Ok(batch) = rx.recv() {
+    loop {
         let now = now_secs();
         if now >= next_retain {
             next_retain = now + RETAIN_EVERY;
@@ -114,6 +115,14 @@ fn write_loop(path: &std::path::Path, keep: Retention, shared: &Shared, rx: Rece
                 Err(e) => tracing::warn!(error = %e, "history: retention failed"),
             }
         }
+        // Wake for the next retention run even when no minute comes (no meter read: the
+        // old rows still go at start and hourly, not only when a minute is written).
+        let wait = u64::try_from((next_retain - now).max(1)).unwrap_or(1);
+        let batch = match rx.recv_timeout(std::time::Duration::from_secs(wait)) {
+            Ok(b) => b,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         match store.write(&batch) {
             Ok(w) => {
                 if failing {

@@ -138,7 +138,31 @@ pub(crate) mod page {
     }
 
     file!(index, "index.html", "text/html; charset=utf-8");
-    file!(app_js, "app.js", "text/javascript; charset=utf-8");
+    /// The page's own scripts: ES modules, `app.js` importing the others by relative URL
+    /// (so they load under a path prefix too). Each is served at `/<name>` without the
+    /// token (`auth::OPEN`): they hold no reading.
+    pub(crate) const SCRIPTS: &[(&str, &[u8])] = &[
+        ("/app.js", include_bytes!("page/app.js")),
+        ("/api.js", include_bytes!("page/api.js")),
+        ("/events.js", include_bytes!("page/events.js")),
+        ("/dom.js", include_bytes!("page/dom.js")),
+        ("/quantities.js", include_bytes!("page/quantities.js")),
+        ("/charts.js", include_bytes!("page/charts.js")),
+        ("/history.js", include_bytes!("page/history.js")),
+        ("/card.js", include_bytes!("page/card.js")),
+        ("/inputs.js", include_bytes!("page/inputs.js")),
+        ("/state.js", include_bytes!("page/state.js")),
+    ];
+
+    /// A route serving `body` as JavaScript.
+    pub(crate) fn script(body: &'static [u8]) -> axum::routing::MethodRouter {
+        axum::routing::get(move || async move {
+            (
+                [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                body,
+            )
+        })
+    }
     file!(app_css, "app.css", "text/css; charset=utf-8");
     file!(
         uplot_js,

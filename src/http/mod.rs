@@ -34,6 +34,7 @@ mod conn;
 mod json;
 mod limits;
 mod metrics;
+mod server;
 mod sse;
 mod store;
 
@@ -123,7 +124,6 @@ fn router(shared: Arc<Shared>, token: Option<Secret>, extra: Router) -> Router {
     let mut r = Router::new()
         .route("/", get(api::page::index))
         .route("/index.html", get(api::page::index))
-        .route("/app.js", get(api::page::app_js))
         .route("/app.css", get(api::page::app_css))
         .route("/uPlot.iife.min.js", get(api::page::uplot_js))
         .route("/uPlot.min.css", get(api::page::uplot_css))
@@ -135,9 +135,11 @@ fn router(shared: Arc<Shared>, token: Option<Secret>, extra: Router) -> Router {
         .route("/api/inputs", get(api::inputs))
         .route("/api/inputs/{name}/telegram", get(api::telegram))
         .route("/api/events", get(sse::events))
-        .with_state(shared)
-        .merge(extra)
-        .fallback(api::not_found);
+        .with_state(shared);
+    for (path, body) in api::page::SCRIPTS {
+        r = r.route(path, api::page::script(body));
+    }
+    let mut r = r.merge(extra).fallback(api::not_found);
     if let Some(t) = token {
         r = r.layer(axum::middleware::from_fn_with_state(
             Arc::new(t),
@@ -155,17 +157,12 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
     // Nothing to hand the rules: the web output stores nothing across runs.
     drop(ready);
     let shared = Arc::new(Shared::new(s.naming, s.statuses, s.broker));
-    let server = match tokio::net::TcpListener::bind(s.listen).await {
-        Ok(listener) => {
-            let addr = listener.local_addr().unwrap_or(s.listen);
+    let app = router(shared.clone(), s.auth_token, s.extra);
+    let closing = shared.closing.subscribe();
+    let server = match server::spawn(s.listen, app, s.max_connections, closing) {
+        Ok(addr) => {
             tracing::info!(%addr, "http listening");
-            let app = router(shared.clone(), s.auth_token, s.extra);
-            let listener = conn::Limited::new(listener, s.max_connections);
-            Some(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "http server stopped");
-                }
-            }))
+            Some(())
         }
         Err(e) => {
             tracing::error!(listen = %s.listen, error = %e,
@@ -178,10 +175,8 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
             shared.on_event(&ev);
         }
     }
+    // Ends the event streams and the server's thread.
     let _ = shared.closing.send(true);
-    if let Some(h) = server {
-        h.abort();
-    }
     // The bridge's delivered/dropped figures are MQTT messages: the web output adds none.
     OutputSummary {
         delivered: 0,

@@ -121,3 +121,21 @@ async fn a_slow_event_client_loses_events_and_never_blocks() {
     assert_eq!(m.event, "state");
     assert!(m.data.contains("\"power_import\":10"), "{}", m.data);
 }
+
+/// Every script the page loads is served without the token (a browser fetches the modules
+/// without the page's `?token=`): a module missing from `auth::OPEN` would be a 401.
+#[test]
+fn every_page_script_is_open() {
+    for (path, body) in super::api::page::SCRIPTS {
+        assert!(super::auth::OPEN.contains(path), "{path} not in auth::OPEN");
+        assert!(!body.is_empty(), "{path}");
+    }
+    let app = std::str::from_utf8(super::api::page::SCRIPTS[0].1).unwrap();
+    for imported in app.lines().filter_map(|l| l.split("from './").nth(1)) {
+        let name = format!("/{}", imported.trim_end_matches("';"));
+        assert!(
+            super::api::page::SCRIPTS.iter().any(|(p, _)| *p == name),
+            "app.js imports {name}, which is not served"
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod household;
 pub mod iec62056;
 pub mod kmp;
 pub mod multical;
+pub mod offline;
 #[cfg(feature = "bridge")]
 pub mod polled;
 
