@@ -15,7 +15,9 @@
 //! FANIN_BRIDGE=/path/to/meter2mqtt cargo bench --bench fanin   # another build of the bridge
 //! ```
 //!
-//! The bridge runs with its defaults (discovery on, QoS 1, no per-quantity topics); the broker
+//! The bridge runs with its defaults (discovery on, QoS 1, no per-quantity topics, and the
+//! default outputs: MQTT, the history in a temporary `data_dir`, HTTP on a free loopback
+//! port); the broker
 //! keeps retained messages in memory (`Broker::start_in_memory`). The nofile limit is raised
 //! to the hard limit here (children inherit it): N meters are N sockets in each process.
 
@@ -218,7 +220,11 @@ fn run(n: usize, seconds: u64, bridge_bin: &str) {
     let cfg = dir.path().join("config.yaml");
     std::fs::write(
         &cfg,
-        format!("mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: fanin\ninputs:\n{inputs}"),
+        format!(
+            "mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: fanin\n\
+             data_dir: {}\nhttp:\n  listen: 127.0.0.1:0\ninputs:\n{inputs}",
+            dir.path().display()
+        ),
     )
     .expect("config");
     let mut bridge = Command::new(bridge_bin)
