@@ -13,6 +13,7 @@
 //! cargo bench --bench fanin                       # N = 1, 1000, 5000, 10000
 //! FANIN_METERS=1,1000 FANIN_SECONDS=20 cargo bench --bench fanin
 //! FANIN_BRIDGE=/path/to/meter2mqtt cargo bench --bench fanin   # another build of the bridge
+//! FANIN_OUTPUTS=mqtt cargo bench --bench fanin    # MQTT output only (history, HTTP off)
 //! ```
 //!
 //! The bridge runs with its defaults (discovery on, QoS 1, no per-quantity topics, and the
@@ -216,13 +217,16 @@ fn run(n: usize, seconds: u64, bridge_bin: &str) {
     });
     std::thread::sleep(Duration::from_millis(300));
 
+    // `FANIN_OUTPUTS=mqtt`: MQTT only (history and HTTP off), to see what they cost.
+    let others = std::env::var("FANIN_OUTPUTS").map_or(true, |v| v != "mqtt");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("config.yaml");
     std::fs::write(
         &cfg,
         format!(
             "mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: fanin\n\
-             data_dir: {}\nhttp:\n  listen: 127.0.0.1:0\ninputs:\n{inputs}",
+             data_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n  enabled: {others}\n\
+             history:\n  enabled: {others}\ninputs:\n{inputs}",
             dir.path().display()
         ),
     )
@@ -273,8 +277,9 @@ fn run(n: usize, seconds: u64, bridge_bin: &str) {
     let telegrams = sent.lock().map_or(0, |v| v.0) - sent0;
     let rss = proc_status(bpid, "VmRSS:");
     let meters = seen.lock().map_or(0, |s| s.meters.len()) / 2;
+    let outputs = if others { "mqtt+history+http" } else { "mqtt" };
     println!(
-        "N={n:>5}: bridge CPU {bridge_cpu:5.1}% of one core, RSS {:.1} MB ({:.1} KB/meter), \
+        "N={n:>5} ({outputs}): bridge CPU {bridge_cpu:5.1}% of one core, RSS {:.1} MB ({:.1} KB/meter), \
          {:.0} states/s delivered ({:.0} telegrams/s sent, {:.0} expected), broker CPU {broker_cpu:.1}%, \
          generator CPU {gen_cpu:.1}%; {meters} meters publishing, steady after {:.1} s; \
          first state {first_ms:.1} ms after the first telegram",
