@@ -135,7 +135,7 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
     outbox.set_subscriptions(subs);
     // Connected, the read-back subscriptions not yet acknowledged: the marker goes out on
     // their SUBACK.
-    let mut marker_due = false;
+    let (mut marker_due, mut marker_sent) = (false, false);
     let (ev_tx, mut ev_rx) = mpsc::channel::<Incoming>(4096);
     let conn = tokio::spawn(run_connection(outbox.clone(), s.connect, ev_tx));
 
@@ -190,11 +190,13 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
                     if let Some(until) = readback_until {
                         readback_until = Some(until.min(Instant::now() + READBACK_FALLBACK));
                         marker_due = true;
+                        marker_sent = false;
                     }
                 }
                 Some(Incoming::SubAck) => {
                     if readback_until.is_some() && marker_due {
                         marker_due = false;
+                        marker_sent = true;
                         outbox.publish(marker.message());
                     }
                 }
@@ -217,10 +219,13 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
             },
             _ = tokio::time::sleep_until(readback_until.unwrap_or(started + far)), if readback_until.is_some() => {
                 readback_until = None;
-                if outbox.stats().connected {
+                // At info only when the broker took the subscriptions and the marker and is
+                // still connected (an ACL, a broker dropping it); a connection that failed in
+                // between is logged by the connection already (issue 18 §14: one line).
+                if marker_sent && outbox.stats().connected {
                     tracing::info!(waited = ?READBACK_FALLBACK, "the read-back's end marker did not come back from the MQTT broker (does an ACL deny publishing under the base topic?): taking readings after the fallback wait");
                 } else {
-                    tracing::info!(waited = ?READBACK_GIVE_UP, "MQTT broker not reachable yet: taking readings without the retained read-back (queued until it connects)");
+                    tracing::debug!("MQTT read-back not complete (no connection, or it dropped): taking readings without it");
                 }
             }
             _ = tokio::time::sleep_until(republish_at.unwrap_or(started + far)), if republish_at.is_some() => {
