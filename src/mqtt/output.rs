@@ -115,6 +115,13 @@ fn log_birth(births: &mut FaultLog, delay: Duration) {
     }
 }
 
+/// The outbox's figures into the status other outputs show (`/metrics`).
+fn report_status(outbox: &Outbox, status: &crate::event::broker::BrokerStatus) {
+    let st = outbox.stats();
+    let waiting = (st.queued + st.unacked) as u64;
+    status.update(st.connected, waiting, st.delivered, st.dropped);
+}
+
 /// Run the MQTT output until its event channel closes, then flush (`offline` for every meter
 /// and the bridge) for at most [`SHUTDOWN_FLUSH`].
 pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
@@ -194,6 +201,9 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
                     }
                 }
                 Some(Incoming::SubAck) => {
+                    // Fresh figures for `/metrics` once the connection is set up (the
+                    // `online` status is acknowledged before this SUBACK), not a tick later.
+                    report_status(&outbox, &s.status);
                     if readback_until.is_some() && marker_due {
                         marker_due = false;
                         marker_sent = true;
@@ -234,9 +244,7 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
             }
             _ = tick.tick() => {
                 outbox.publish_all(publisher.on_tick(Instant::now().into_std()));
-                let st = outbox.stats();
-                let waiting = (st.queued + st.unacked) as u64;
-                s.status.update(st.connected, waiting, st.delivered, st.dropped);
+                report_status(&outbox, &s.status);
             }
         }
     }
