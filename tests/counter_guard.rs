@@ -110,6 +110,12 @@ fn one_spike_is_held_and_neither_a_restart_nor_a_retained_spike_freezes_the_coun
         values(&sub.all()[before..], &topic),
         ["576.249", "576.250", "576.251"]
     );
+    // The read-back ended on its end marker (issue 17), not on the fallback wait.
+    let log = b.log_text();
+    assert!(
+        log.contains("read-back complete (its end marker came back)"),
+        "{log}"
+    );
     assert_eq!(b.terminate(), Some(0));
 
     // A retained spike on the state topic (as an older version published it): the meter's own

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -24,18 +23,6 @@ use crate::transport::{deadline as deadline_after, Endpoint, Link};
 
 /// Expected telegram interval before one was observed (DSMR 4 sends every 10 s).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The read buffer's first size: a DSMR 5 telegram is 0.8-1.5 KB (corpus
-/// `wassasin_dsmr5/01_isk.txt` 779 bytes, the Luxembourg Smarty example 1485 bytes) and
-/// arrives in one or two reads; the decoder keeps the telegram itself, so this buffer only
-/// carries bytes from the socket to it. It doubles whenever a read fills it, up to
-/// [`READ_MAX`]. Why not 16 KiB from the start: one buffer per input, and with 10 000 TCP
-/// meters that alone was 160 MB (issue 17).
-const READ_START: usize = 1024;
-/// The read buffer's largest size: an encrypted frame or a DSMR telegram is at most
-/// `MAX_TELEGRAM` = 8 KiB (docs/benchmarks.md "Memory bounds"); twice that drains a backlog
-/// in few reads.
-const READ_MAX: usize = 16 * 1024;
 
 /// Why a connection ended.
 enum End {
@@ -172,7 +159,6 @@ async fn read_loop(
     detected: &mut bool,
     line: Option<LineSettings>,
 ) -> End {
-    let mut buf = vec![0u8; READ_START];
     let mut deadline = deadline_after(Instant::now(), timeout);
     let mut bytes_seen = 0usize;
     let pulse = st.cfg.request_mode == RequestMode::Pulse
@@ -185,7 +171,10 @@ async fn read_loop(
         } else {
             deadline
         };
-        let read = tokio::time::timeout_at(wake, link.read(&mut buf)).await;
+        // Bytes go straight from the thread's shared read buffer into the decoder (the
+        // decoder keeps the telegram): no buffer per input (`Link::read_with`, issue 17).
+        let decoder = &mut st.decoder;
+        let read = tokio::time::timeout_at(wake, link.read_with(|b| decoder.push(b))).await;
         let n = match read {
             Err(_) if pulse && Instant::now() >= next_pulse && Instant::now() < deadline => {
                 // Kamstrup 162 and other DSMR 2.2 meters send one telegram per request pulse.
@@ -212,11 +201,6 @@ async fn read_loop(
             Ok(Err(e)) => return End::LinkLost(e.to_string()),
         };
         bytes_seen += n;
-        st.decoder.push(buf.get(..n).unwrap_or_default());
-        if n == buf.len() && buf.len() < READ_MAX {
-            // The meter sends more per read than the buffer holds (a backlog or big frames).
-            buf.resize(buf.len() * 2, 0);
-        }
         let now_ts = Timestamp::now_utc();
         while let Some(ev) = st.decoder.next_event(now_ts) {
             match ev {

@@ -25,6 +25,9 @@ use crate::fault_log::{FaultLog, Report};
 pub enum Incoming {
     /// A new connection is up (first or after a reconnect).
     Connected,
+    /// The broker acknowledged a SUBSCRIBE (the outbox sends one per change of the wanted
+    /// topics: [`Outbox::set_subscriptions`]).
+    SubAck,
     /// A message on one of our subscriptions.
     Publish {
         topic: String,
@@ -220,6 +223,9 @@ fn on_event(
         Event::Incoming(Packet::PubAck(ack)) => outbox.on_puback(ack.pkid),
         Event::Incoming(Packet::PubRec(rec)) => outbox.on_pubrec(rec.pkid),
         Event::Incoming(Packet::PubComp(comp)) => outbox.on_pubcomp(comp.pkid),
+        Event::Incoming(Packet::SubAck(_)) => {
+            let _ = events.try_send(Incoming::SubAck);
+        }
         Event::Incoming(Packet::Publish(p)) => {
             let _ = events.try_send(Incoming::Publish {
                 topic: p.topic,

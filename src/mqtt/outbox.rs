@@ -34,7 +34,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, QoS, Request};
+use rumqttc::{AsyncClient, QoS, Request, SubscribeFilter};
 use tokio::sync::Notify;
 
 mod message;
@@ -415,6 +415,9 @@ fn requeue_unacked(inner: &mut Inner) {
 /// has PUBREC'd when the connection drops (`MqttState::clean`) and then fails every resumed
 /// connection on the broker's resent PUBREL (`StateError::Unsolicited`); what we receive (HA's
 /// birth message, the retained read-back) is idempotent anyway.
+///
+/// The new topics go out in one SUBSCRIBE, so its one SUBACK says all of them are in place
+/// (the MQTT output's end-of-read-back marker waits for it: `mqtt::output`).
 fn sync_subscriptions(inner: &mut Inner) {
     let Some(client) = &inner.client else {
         return;
@@ -424,10 +427,14 @@ fn sync_subscriptions(inner: &mut Inner) {
             let _ = client.try_unsubscribe(t.clone());
         }
     }
-    for t in &inner.subscriptions {
-        if !inner.at_broker.contains(t) {
-            let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
-        }
+    let new: Vec<SubscribeFilter> = inner
+        .subscriptions
+        .iter()
+        .filter(|t| !inner.at_broker.contains(t))
+        .map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce))
+        .collect();
+    if !new.is_empty() {
+        let _ = client.try_subscribe_many(new);
     }
     inner.at_broker = inner.subscriptions.clone();
 }

@@ -12,19 +12,74 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::connection::{run_connection, ConnectSettings, Incoming};
-use super::outbox::{Delivery, Message, Outbox};
+use super::outbox::{Delivery, Kind, Message, Outbox};
 use super::publish::{PublishSettings, Publisher};
 use super::topics;
 use crate::event::output::{Inbox, OutputSummary};
 use crate::fault_log::{FaultLog, Report};
 
-/// How long to wait for retained discovery configs and states after subscribing: they arrive
-/// right after SUBACK; 1.5 s covers a Pi under load.
-const READBACK_WINDOW: Duration = Duration::from_millis(1500);
+/// The read-back's fallback end: how long after CONNACK to wait for the end-of-read-back
+/// marker ([`ReadbackMarker`]) before taking events anyway, logged when used. Only a broker
+/// that denies or drops the marker (an ACL on the bridge's base, a full queue) gets here; it
+/// is the fixed window the bridge used before the marker (1.5 s covers a Pi under load).
+const READBACK_FALLBACK: Duration = Duration::from_millis(1500);
 /// If the broker is unreachable at start, stop waiting for the read-back and queue readings.
 const READBACK_GIVE_UP: Duration = Duration::from_secs(5);
 /// Time allowed at shutdown to deliver queued messages and `offline`.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+
+/// The end of the read-back: a message the bridge sends to itself once the broker has
+/// acknowledged the read-back subscriptions (their one SUBACK: `outbox::sync_subscriptions`).
+/// When it comes back, the retained messages the broker queued for those subscriptions have
+/// arrived before it, and the output takes events at once instead of waiting a fixed window
+/// (issue 17: first state < 50 ms after the first telegram, it was 1.5 s).
+///
+/// Why that holds, and how far: MQTT 3.1.1 §3.3.1.3 [MQTT-3.3.1-6] says a new subscription
+/// gets the matching retained messages, not when; §4.6 orders messages per topic ("Ordered
+/// Topic"), and the marker is on a topic of its own, so the spec does not promise it comes
+/// after the retained ones. Mosquitto (2.0, single-threaded) does: handling the SUBSCRIBE it
+/// puts every matching retained message into this client's outgoing queue (`sub__retain_queue`
+/// right after the SUBACK), and the marker, a later PUBLISH on the same connection, is routed
+/// into the same FIFO queue behind them (both QoS 1, so neither overtakes the other). A broker
+/// that hands retained messages out asynchronously (EMQX's retainer dispatches from a worker
+/// pool) may deliver some after the marker: then those hints are missed and the guard starts
+/// without them, as for a meter never seen before (it still holds a first spike back until
+/// readings agree: `guard`). If the marker never comes back, [`READBACK_FALLBACK`] ends the
+/// read-back.
+///
+/// QoS 1 and not retained (nobody subscribing later sees it), on a topic under the bridge's own
+/// base with a per-process token, so another instance's marker is never taken for ours.
+struct ReadbackMarker {
+    topic: String,
+    token: String,
+}
+
+impl ReadbackMarker {
+    fn new(base: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let token = format!("{}-{nanos:x}", std::process::id());
+        ReadbackMarker {
+            topic: format!("{base}/_readback/{token}"),
+            token,
+        }
+    }
+
+    fn message(&self) -> Message {
+        Message {
+            topic: self.topic.clone(),
+            payload: self.token.clone().into_bytes(),
+            retain: false,
+            kind: Kind::Control,
+        }
+    }
+
+    fn is(&self, topic: &str, payload: &[u8]) -> bool {
+        topic == self.topic && payload == self.token.as_bytes()
+    }
+}
 
 /// What the MQTT output needs beyond the connection and publishing settings.
 pub struct MqttOutputSettings {
@@ -60,6 +115,13 @@ fn log_birth(births: &mut FaultLog, delay: Duration) {
     }
 }
 
+/// The outbox's figures into the status other outputs show (`/metrics`).
+fn report_status(outbox: &Outbox, status: &crate::event::broker::BrokerStatus) {
+    let st = outbox.stats();
+    let waiting = (st.queued + st.unacked) as u64;
+    status.update(st.connected, waiting, st.delivered, st.dropped);
+}
+
 /// Run the MQTT output until its event channel closes, then flush (`offline` for every meter
 /// and the bridge) for at most [`SHUTDOWN_FLUSH`].
 pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
@@ -73,9 +135,14 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
     let outbox = Outbox::with_delivery(s.queue_size, Delivery::from_qos(s.qos));
     let mut publisher = Publisher::new(s.publish, started.into_std());
     let ha_status = s.ha_status_topic;
+    let marker = ReadbackMarker::new(&base);
     let mut subs = vec![ha_status.clone()];
     subs.extend(publisher.readback_topics());
+    subs.push(marker.topic.clone());
     outbox.set_subscriptions(subs);
+    // Connected, the read-back subscriptions not yet acknowledged: the marker goes out on
+    // their SUBACK.
+    let (mut marker_due, mut marker_sent) = (false, false);
     let (ev_tx, mut ev_rx) = mpsc::channel::<Incoming>(4096);
     let conn = tokio::spawn(run_connection(outbox.clone(), s.connect, ev_tx));
 
@@ -128,11 +195,27 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
                 Some(Incoming::Connected) => {
                     s.status.connected();
                     if let Some(until) = readback_until {
-                        readback_until = Some(until.min(Instant::now() + READBACK_WINDOW));
+                        readback_until = Some(until.min(Instant::now() + READBACK_FALLBACK));
+                        marker_due = true;
+                        marker_sent = false;
+                    }
+                }
+                Some(Incoming::SubAck) => {
+                    // Fresh figures for `/metrics` once the connection is set up (the
+                    // `online` status is acknowledged before this SUBACK), not a tick later.
+                    report_status(&outbox, &s.status);
+                    if readback_until.is_some() && marker_due {
+                        marker_due = false;
+                        marker_sent = true;
+                        outbox.publish(marker.message());
                     }
                 }
                 Some(Incoming::Publish { topic, payload, retain }) => {
-                    if topic == ha_status {
+                    if marker.is(&topic, &payload) {
+                        if readback_until.take().is_some() {
+                            tracing::debug!(after = ?started.elapsed(), "read-back complete (its end marker came back)");
+                        }
+                    } else if topic == ha_status {
                         if payload == b"online" {
                             let at = Instant::now() + birth_delay();
                             log_birth(&mut births, at - Instant::now());
@@ -146,6 +229,14 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
             },
             _ = tokio::time::sleep_until(readback_until.unwrap_or(started + far)), if readback_until.is_some() => {
                 readback_until = None;
+                // At info only when the broker took the subscriptions and the marker and is
+                // still connected (an ACL, a broker dropping it); a connection that failed in
+                // between is logged by the connection already (issue 18 §14: one line).
+                if marker_sent && outbox.stats().connected {
+                    tracing::info!(waited = ?READBACK_FALLBACK, "the read-back's end marker did not come back from the MQTT broker (does an ACL deny publishing under the base topic?): taking readings after the fallback wait");
+                } else {
+                    tracing::debug!("MQTT read-back not complete (no connection, or it dropped): taking readings without it");
+                }
             }
             _ = tokio::time::sleep_until(republish_at.unwrap_or(started + far)), if republish_at.is_some() => {
                 republish_at = None;
@@ -153,9 +244,7 @@ pub async fn run(s: MqttOutputSettings, inbox: Inbox) -> OutputSummary {
             }
             _ = tick.tick() => {
                 outbox.publish_all(publisher.on_tick(Instant::now().into_std()));
-                let st = outbox.stats();
-                let waiting = (st.queued + st.unacked) as u64;
-                s.status.update(st.connected, waiting, st.delivered, st.dropped);
+                report_status(&outbox, &s.status);
             }
         }
     }

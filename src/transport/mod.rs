@@ -73,6 +73,55 @@ impl Link {
     }
 }
 
+/// The size of the read buffer every link on a thread shares ([`Link::read_with`]): an
+/// encrypted frame or a DSMR telegram is at most `MAX_TELEGRAM` = 8 KiB (docs/benchmarks.md
+/// "Memory bounds"); twice that drains a backlog in few reads.
+pub const SCRATCH_SIZE: usize = 16 * 1024;
+
+thread_local! {
+    /// One read buffer per thread instead of one per input (issue 17): with 10,000 TCP
+    /// meters, a buffer per input of 1-2 KiB (a DSMR 5 telegram with gas does not fit in
+    /// 1 KiB) was 10-20 MB that only ever carried bytes from the socket to the decoder.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_SIZE]);
+}
+
+impl Link {
+    /// Read what the link has (waiting until it has something) and hand the bytes to `sink`
+    /// before returning their count; 0 is the end of the stream, as for `read`.
+    ///
+    /// The bytes pass through the thread's shared buffer: it is borrowed only inside one
+    /// `poll_read` (no `.await` in between), so no two inputs ever hold it at once, on any
+    /// runtime. An input keeps no read buffer of its own while it waits.
+    pub async fn read_with(&mut self, mut sink: impl FnMut(&[u8])) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut buf) => self.poll_read_into(cx, &mut buf, &mut sink),
+                // Cannot happen (nothing borrows it across a poll); a buffer of our own then.
+                Err(_) => self.poll_read_into(cx, &mut vec![0; SCRATCH_SIZE], &mut sink),
+            })
+        })
+        .await
+    }
+
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        sink: &mut impl FnMut(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        match Pin::new(self).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                sink(got);
+                Poll::Ready(Ok(got.len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 impl AsyncRead for Link {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -80,6 +80,33 @@ impl Broker {
         b
     }
 
+    /// An in-memory broker for anonymous clients with Mosquitto ACL file lines `acl` (e.g.
+    /// `topic readwrite #` and a `topic deny ...`).
+    pub fn start_with_acl(acl: &str) -> Broker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let acl_file = dir.path().join("acl");
+        std::fs::write(&acl_file, acl).expect("acl");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\nlog_dest file {}/mosquitto.log\n",
+                acl_file.display(),
+                dir.path().display()
+            ),
+        )
+        .expect("write conf");
+        let mut b = Broker {
+            port,
+            dir,
+            child: None,
+            conf,
+        };
+        b.spawn();
+        b
+    }
+
     /// A broker with two listeners: [`port`](Self::port) open to anonymous clients (the
     /// test's subscribers), and the returned port that takes only `user`/`password` (what a
     /// Home Assistant Mosquitto add-on does).
