@@ -6,7 +6,13 @@
 //! that falls more than [`BUFFER`] events behind loses the oldest (counted in
 //! `meter2mqtt_http_sse_dropped_events_total`); one that stops reading altogether is closed
 //! by the connection's idle timeout (`conn.rs`).
+//!
+//! A client's writes wait [`COALESCE`] after the first event: the events of one telegram (a
+//! meter and its M-Bus sub-meters) then go out together, and the writes to every client come
+//! after the MQTT publish of the same telegram instead of at the same instant
+//! (`cargo bench --bench latency` with `LATENCY_SSE_CLIENTS=20`, docs/benchmarks.md).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,7 +22,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::api::no_params;
 use super::json::ApiError;
@@ -26,6 +32,9 @@ use super::Shared;
 pub(crate) const BUFFER: usize = 256;
 /// The keep-alive comment's interval (proxies close connections silent for 30–60 s).
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a client's first event waits for the rest of its telegram (far below what a page
+/// or a person notices; the API promises an event within 1 s).
+pub(crate) const COALESCE: Duration = Duration::from_millis(20);
 
 /// One event, serialized once for every client.
 #[derive(Debug)]
@@ -54,18 +63,33 @@ pub(crate) async fn events(
     let closing = s.closing.subscribe();
     s.sse_clients.fetch_add(1, Ordering::Relaxed);
     let client = Client(s);
+    // `pending` never holds more than the broadcast ring: `try_recv` reports what fell out.
+    let pending: VecDeque<Arc<Message>> = VecDeque::new();
     let stream = futures_util::stream::unfold(
-        (rx, closing, client),
-        |(mut rx, mut closing, client)| async move {
+        (rx, closing, client, pending),
+        |(mut rx, mut closing, client, mut pending)| async move {
             loop {
                 if *closing.borrow() {
                     return None;
                 }
+                if let Some(m) = pending.pop_front() {
+                    let ev = Event::default().event(m.event).data(&m.data);
+                    return Some((Ok(ev), (rx, closing, client, pending)));
+                }
                 tokio::select! {
                     m = rx.recv() => match m {
                         Ok(m) => {
-                            let ev = Event::default().event(m.event).data(&m.data);
-                            return Some((Ok(ev), (rx, closing, client)));
+                            pending.push_back(m);
+                            tokio::time::sleep(COALESCE).await;
+                            loop {
+                                match rx.try_recv() {
+                                    Ok(m) => pending.push_back(m),
+                                    Err(TryRecvError::Lagged(n)) => {
+                                        client.0.sse_dropped.fetch_add(n, Ordering::Relaxed);
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
                         }
                         Err(RecvError::Lagged(n)) => {
                             client.0.sse_dropped.fetch_add(n, Ordering::Relaxed);
