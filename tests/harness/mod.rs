@@ -6,7 +6,6 @@ pub mod http;
 pub mod qos2;
 pub mod wire;
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,15 +60,18 @@ impl Broker {
     fn start_with(persistence: bool) -> Broker {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
-        let mut f = std::fs::File::create(&conf).expect("conf");
-        writeln!(
-            f,
-            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\npersistence_location {}/\nautosave_interval 1\nlog_dest file {}/mosquitto.log\nmax_queued_messages 100000\n",
-            dir.path().display(),
+        let text = format!(
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n",
             dir.path().display()
-        )
-        .expect("write conf");
+        );
+        Self::spawn_with(dir, port, &text)
+    }
+
+    /// Write `text` (plus the log file line) as `dir`'s mosquitto.conf and start the broker.
+    fn spawn_with(dir: tempfile::TempDir, port: u16, text: &str) -> Broker {
+        let conf = dir.path().join("mosquitto.conf");
+        let log = format!("log_dest file {}/mosquitto.log\n", dir.path().display());
+        std::fs::write(&conf, format!("{text}{log}")).expect("write conf");
         let mut b = Broker {
             port,
             dir,
@@ -87,24 +89,11 @@ impl Broker {
         let port = free_port();
         let acl_file = dir.path().join("acl");
         std::fs::write(&acl_file, acl).expect("acl");
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\nlog_dest file {}/mosquitto.log\n",
-                acl_file.display(),
-                dir.path().display()
-            ),
-        )
-        .expect("write conf");
-        let mut b = Broker {
-            port,
-            dir,
-            child: None,
-            conf,
-        };
-        b.spawn();
-        b
+        let text = format!(
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+            acl_file.display()
+        );
+        Self::spawn_with(dir, port, &text)
     }
 
     /// A broker with two listeners: [`port`](Self::port) open to anonymous clients (the
@@ -122,24 +111,11 @@ impl Broker {
             .status()
             .expect("mosquitto_passwd");
         assert!(st.success(), "mosquitto_passwd -U");
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "user root\nper_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous true\nlistener {auth_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nlog_dest file {}/mosquitto.log\n",
-                pw.display(),
-                dir.path().display()
-            ),
-        )
-        .expect("write conf");
-        let mut b = Broker {
-            port,
-            dir,
-            child: None,
-            conf,
-        };
-        b.spawn();
-        (b, auth_port)
+        let text = format!(
+            "user root\nper_listener_settings true\nlistener {port} 127.0.0.1\nallow_anonymous true\nlistener {auth_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            pw.display()
+        );
+        (Self::spawn_with(dir, port, &text), auth_port)
     }
 
     fn spawn(&mut self) {
