@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench latency` (needs `mosquitto`, which `scripts/test.sh` installs).
 //! Options via env: `LATENCY_TELEGRAMS` (default 1000), `LATENCY_GAP_MS` (default 110),
 //! `LATENCY_SSE_CLIENTS` (default 0): that many clients read `/api/events` of the bridge's
-//! web output meanwhile (issue 14: telegram-to-MQTT p99 no worse than 10 % with 20 clients).
+//! web output meanwhile (issue 14: telegram-to-MQTT p99 no worse than 10 % with 20 clients);
+//! `LATENCY_BRIDGE`: another build of the binary to measure (before/after comparisons).
 //!
 //! The gap keeps the meter under the P1 input's rate cap (`input::rate_cap`: 10 telegrams/s
 //! on average, bursts of 30; the fastest real meters send 1/s). With the old 5 ms gap the
@@ -61,7 +62,9 @@ fn main() {
         ),
     )
     .expect("config");
-    let mut bridge = Command::new(env!("CARGO_BIN_EXE_meter2mqtt"))
+    let binary = std::env::var_os("LATENCY_BRIDGE")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_meter2mqtt").into());
+    let mut bridge = Command::new(binary)
         .args(["--log-level", "warn", "run", "--config"])
         .arg(&cfg)
         .env("METER2MQTT_DATA_DIR", dir.path().join("data"))

@@ -14,7 +14,7 @@
 //! `/api/meters/{id}/history`); they get the same auth and limits as the rest.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use axum::routing::get;
@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     closing: watch::Sender<bool>,
     sse_clients: AtomicU64,
     sse_dropped: AtomicU64,
+    /// Changes waiting for the web thread's event-stream feed.
+    sse_pending: sse::Pending,
 }
 
 impl Shared {
@@ -80,6 +82,7 @@ impl Shared {
             closing,
             sse_clients: AtomicU64::new(0),
             sse_dropped: AtomicU64::new(0),
+            sse_pending: sse::Pending::default(),
         }
     }
 
@@ -88,8 +91,13 @@ impl Shared {
         self.store.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Take one event in, and tell the event-stream clients (only if there are any: the
-    /// Meter object is serialized for them, once).
+    /// Take one event in (on the bridge's runtime) and, only if event-stream clients are
+    /// connected, leave what changed for the web thread ([`sse::feed`] serializes it there).
+    ///
+    /// Why not serialize here: this runs on the bridge's one thread between the MQTT
+    /// output handing a telegram's publish over and the MQTT connection task writing it
+    /// (tasks run in wake order), so building the Meter object here delayed every publish
+    /// while clients were connected (`cargo bench --bench latency`, docs/benchmarks.md).
     fn on_event(&self, ev: &Event) {
         let change = {
             let mut store = self.store.write().unwrap_or_else(PoisonError::into_inner);
@@ -99,23 +107,21 @@ impl Shared {
         if self.sse.receiver_count() == 0 {
             return;
         }
-        let msg = match change {
-            Change::State(id) => {
-                let Some(e) = self.store().meters.get(&id).cloned() else {
-                    return;
-                };
-                sse::Message {
-                    event: "state",
-                    data: json::to_string(&store::meter_json(&self.naming, &e)),
-                }
-            }
-            Change::Availability { meter, online } => sse::Message {
-                event: "availability",
-                data: json::to_string(&serde_json::json!({ "id": meter, "online": online })),
+        // The entry as it is now (a few reference counts): the web thread must show this
+        // reading even if a newer one has replaced it by the time it serializes.
+        let change = match change {
+            Change::State(id) => match self.store().meters.get(&id) {
+                Some(e) => sse::Change::State(e.clone()),
+                None => return,
             },
+            Change::Availability { meter, online } => sse::Change::Availability { meter, online },
         };
-        // No receiver left since the check: nobody to tell.
-        let _ = self.sse.send(Arc::new(msg));
+        // Full only when the web thread has been starved for [`sse::BUFFER`] events: then
+        // every client misses this one, as when it falls behind the broadcast ring.
+        if !self.sse_pending.push(change) {
+            let clients = self.sse.receiver_count() as u64;
+            self.sse_dropped.fetch_add(clients, Ordering::Relaxed);
+        }
     }
 }
 
@@ -159,7 +165,8 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
     let shared = Arc::new(Shared::new(s.naming, s.statuses, s.broker));
     let app = router(shared.clone(), s.auth_token, s.extra);
     let closing = shared.closing.subscribe();
-    let server = match server::spawn(s.listen, app, s.max_connections, closing) {
+    let feed = sse::feed(shared.clone());
+    let server = match server::spawn(s.listen, app, s.max_connections, closing, feed) {
         Ok(addr) => {
             tracing::info!(%addr, "http listening");
             Some(())

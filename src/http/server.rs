@@ -9,9 +9,10 @@
 //! priority (nice +[`NICE`], Linux's per-thread nice value, `setpriority(2)` NOTES), the
 //! kernel runs the MQTT path first and the clients get the rest of the CPU.
 //!
-//! The output task still takes each event in at once (`Shared::on_event`: the store and one
-//! serialization per event); only the serving moved.
+//! The output task still takes each event into the store at once (`Shared::on_event`); the
+//! event streams' serialization (`sse::feed`) and the serving run here.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
@@ -24,12 +25,14 @@ use super::conn;
 pub(crate) const NICE: i32 = 5;
 
 /// Bind `listen` now (an error is the caller's to log) and serve `app` on a new thread until
-/// `closing` becomes `true`. Returns the bound address.
+/// `closing` becomes `true`; `feed` (the event streams' serializer) runs on the same thread.
+/// Returns the bound address.
 pub(crate) fn spawn(
     listen: SocketAddr,
     app: Router,
     max_connections: usize,
     mut closing: watch::Receiver<bool>,
+    feed: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<SocketAddr> {
     let std_listener = std::net::TcpListener::bind(listen)?;
     std_listener.set_nonblocking(true)?;
@@ -43,6 +46,7 @@ pub(crate) fn spawn(
         .spawn(move || {
             lower_priority();
             rt.block_on(async move {
+                tokio::spawn(feed);
                 let listener = match tokio::net::TcpListener::from_std(std_listener) {
                     Ok(l) => conn::Limited::new(l, max_connections),
                     Err(e) => {

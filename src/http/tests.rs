@@ -22,6 +22,20 @@ fn shared() -> (Arc<Shared>, Arc<InputStatuses>) {
     (Arc::new(s), statuses)
 }
 
+/// Take `events` in as the output task does, then let the web thread's feed serialize
+/// what they changed for the event-stream clients.
+async fn apply(s: &Arc<Shared>, events: &[Event]) {
+    let mut changes = Vec::new();
+    for ev in events {
+        s.on_event(ev);
+        // As often as the feed collects: the test sends more than one collection holds.
+        s.sse_pending.take(&mut changes);
+        for c in changes.drain(..) {
+            let _ = s.sse.send(Arc::new(sse::message(s, c)));
+        }
+    }
+}
+
 async fn body(r: impl IntoResponse) -> (StatusCode, serde_json::Value) {
     let r = r.into_response();
     let status = r.status();
@@ -46,12 +60,15 @@ async fn inputs_show_health_meters_and_last_telegram() {
     );
     p1.link_down("end of stream");
     p1.link_up(None, false);
-    s.on_event(&Event::Raw(Arc::new(RawTelegram {
+    let raw = Event::Raw(Arc::new(RawTelegram {
         input: "p1".into(),
         bytes: b"/ISK5\\2M550T\r\n\r\n!0000\r\n".to_vec(),
-    })));
-    s.on_event(&reading("E1", "p1", "1"));
-    s.on_event(&reading("G1", "p1", "2"));
+    }));
+    apply(
+        &s,
+        &[raw, reading("E1", "p1", "1"), reading("G1", "p1", "2")],
+    )
+    .await;
     let uri: Uri = "/api/inputs".parse().unwrap();
     let (status, v) = body(api::inputs(State(s.clone()), uri).await).await;
     assert_eq!(status, StatusCode::OK);
@@ -109,9 +126,10 @@ fn metrics_show_input_and_broker_health() {
 async fn a_slow_event_client_loses_events_and_never_blocks() {
     let (s, _) = shared();
     let mut rx = s.sse.subscribe();
-    for i in 0..(sse::BUFFER + 10) {
-        s.on_event(&reading("E1", "p1", &i.to_string()));
-    }
+    let events: Vec<Event> = (0..(sse::BUFFER + 10))
+        .map(|i| reading("E1", "p1", &i.to_string()))
+        .collect();
+    apply(&s, &events).await;
     // The oldest 10 are gone; the client goes on with the rest.
     match rx.recv().await {
         Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 10),
@@ -120,6 +138,41 @@ async fn a_slow_event_client_loses_events_and_never_blocks() {
     let m = rx.recv().await.unwrap();
     assert_eq!(m.event, "state");
     assert!(m.data.contains("\"power_import\":10"), "{}", m.data);
+}
+
+/// Each event goes to the clients as it was when it arrived, even when the web thread
+/// serializes it after newer readings replaced it in the store.
+#[tokio::test]
+async fn an_event_shows_its_own_reading_not_the_newest() {
+    let (s, _) = shared();
+    let mut rx = s.sse.subscribe();
+    apply(&s, &[reading("E1", "p1", "1"), reading("E1", "p1", "2")]).await;
+    let first = rx.recv().await.unwrap();
+    let second = rx.recv().await.unwrap();
+    assert!(first.data.contains("\"power_import\":1}"), "{}", first.data);
+    assert!(
+        second.data.contains("\"power_import\":2}"),
+        "{}",
+        second.data
+    );
+}
+
+/// A web thread that has not run for [`sse::BUFFER`] events costs the clients events
+/// (counted once per client), never the output task a wait or memory.
+#[tokio::test]
+async fn a_starved_web_thread_costs_events_not_memory() {
+    let (s, _) = shared();
+    let _a = s.sse.subscribe();
+    let _b = s.sse.subscribe();
+    for i in 0..=sse::BUFFER {
+        s.on_event(&reading("E1", "p1", &i.to_string()));
+    }
+    assert_eq!(s.sse_dropped.load(Ordering::Relaxed), 2);
+    let mut left = Vec::new();
+    s.sse_pending.take(&mut left);
+    assert_eq!(left.len(), sse::BUFFER);
+    // The store has the newest reading all the same.
+    assert_eq!(s.store().meters.len(), 1);
 }
 
 /// Every script the page loads is served without the token (a browser fetches the modules
