@@ -155,7 +155,8 @@ impl Default for PublishConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug`, `trace` or a tracing filter (`meter2mqtt=debug`).
+    /// `error`, `warn`, `info`, `debug`, `trace` or `target=level` pairs
+    /// (`meter2mqtt=debug,info`; `tracing_subscriber::filter::Targets` syntax).
     pub level: String,
     /// `text` (human) or `json`.
     pub format: LogFormat,

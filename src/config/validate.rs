@@ -55,8 +55,9 @@ fn check_topic_part(key: &str, topic: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `log.level`: what `EnvFilter` accepts, and no bare word that is not a level. A bare word is
-/// a target to `EnvFilter` (`verbose` would log nothing but a target named "verbose").
+/// `log.level`: what `tracing_subscriber`'s `Targets` accepts (a level, or `target=level`
+/// pairs), and no bare word that is not a level. A bare word is a target to `Targets`
+/// (`verbose` would log nothing but a target named "verbose").
 fn check_log_level(level: &str) -> Result<(), ConfigError> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     let bare_word = level.split(',').map(str::trim).find(|d| {
@@ -64,7 +65,7 @@ fn check_log_level(level: &str) -> Result<(), ConfigError> {
             && !d.contains(['=', '[', ':'])
             && !LEVELS.contains(&d.to_ascii_lowercase().as_str())
     });
-    let parsed = tracing_subscriber::EnvFilter::try_new(level);
+    let parsed = level.parse::<tracing_subscriber::filter::Targets>();
     if bare_word.is_some() || parsed.is_err() {
         return Err(invalid(
             "log.level",
