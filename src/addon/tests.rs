@@ -235,6 +235,12 @@ fn manifest_matches_the_binary() {
     );
     assert!(m["uart"].as_bool().unwrap_or(false) && m["udev"].as_bool().unwrap_or(false));
     assert_eq!(m["services"][0].as_str(), Some("mqtt:need"));
+    // The Supervisor's form (`supervisor/addons/addon.py` RE_WATCHDOG:
+    // `http://[HOST]:[PORT:<n>]<path>`), on the port the page listens on, at the open route.
+    assert_eq!(
+        m["watchdog"].as_str(),
+        Some(format!("http://[HOST]:[PORT:{port}]/healthz").as_str())
+    );
     let arch: BTreeSet<String> = m["arch"]
         .as_vec()
         .expect("arch")

@@ -1,6 +1,7 @@
 //! The JSON API (`docs/http-api.md`): meters, inputs, the last raw telegram, `/healthz`, and
 //! the page's static files. Read-only: nothing here changes the bridge.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
@@ -113,8 +114,21 @@ pub(crate) async fn telegram(
     }
 }
 
-pub(crate) async fn healthz() -> &'static str {
-    "ok"
+/// `ok` while the bridge's runtime runs; 503 once its heartbeat ([`super::heartbeat`]) is
+/// older than [`super::STALLED_AFTER`]. The web server has a thread of its own, so it still
+/// answers when the bridge's one thread is stuck (a bug: a blocking call, a loop that never
+/// yields) — the case the add-on's watchdog (`ha-addon/meter2mqtt/config.yaml`) and a
+/// container health check must see, since every input and MQTT then stand still.
+pub(crate) async fn healthz(State(s): State<Arc<Shared>>) -> Response {
+    let age_ms = super::store::now_ms().saturating_sub(s.alive_ms.load(Ordering::Relaxed));
+    if age_ms > super::STALLED_AFTER.as_millis() as u64 {
+        let text = format!(
+            "stalled: the bridge's runtime last ran {} s ago\n",
+            age_ms / 1000
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+    }
+    "ok".into_response()
 }
 
 pub(crate) async fn not_found(uri: Uri) -> ApiError {

@@ -16,6 +16,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
@@ -67,6 +68,8 @@ pub(crate) struct Shared {
     sse_dropped: AtomicU64,
     /// Changes waiting for the web thread's event-stream feed.
     sse_pending: sse::Pending,
+    /// When the bridge's runtime last ran the heartbeat (Unix ms; `/healthz`).
+    alive_ms: AtomicU64,
 }
 
 impl Shared {
@@ -83,6 +86,7 @@ impl Shared {
             sse_clients: AtomicU64::new(0),
             sse_dropped: AtomicU64::new(0),
             sse_pending: sse::Pending::default(),
+            alive_ms: AtomicU64::new(store::now_ms()),
         }
     }
 
@@ -155,6 +159,19 @@ fn router(shared: Arc<Shared>, token: Option<Secret>, extra: Router) -> Router {
     r.layer(axum::middleware::from_fn(limits::limit))
 }
 
+/// How often the bridge's runtime proves it runs, and how long without it `/healthz` calls it
+/// stalled (far above any task's turn: SQLite and reloads run on the blocking pool).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(15);
+
+/// On the bridge's runtime: note the time every [`HEARTBEAT`] for `/healthz`.
+async fn heartbeat(shared: Arc<Shared>) {
+    loop {
+        shared.alive_ms.store(store::now_ms(), Ordering::Relaxed);
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}
+
 /// Run the HTTP output until its event channel closes.
 pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
     let Inbox {
@@ -177,10 +194,15 @@ pub async fn run(s: HttpSettings, inbox: Inbox) -> OutputSummary {
             None
         }
     };
+    // This task runs on the bridge's runtime: so does its heartbeat.
+    let beat = server.map(|()| tokio::spawn(heartbeat(shared.clone())));
     while let Some(ev) = events.recv().await {
         if server.is_some() {
             shared.on_event(&ev);
         }
+    }
+    if let Some(b) = beat {
+        b.abort();
     }
     // Ends the event streams and the server's thread.
     let _ = shared.closing.send(true);

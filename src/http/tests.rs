@@ -175,6 +175,25 @@ async fn a_starved_web_thread_costs_events_not_memory() {
     assert_eq!(s.store().meters.len(), 1);
 }
 
+/// `/healthz` says `ok` while the bridge's runtime beats, 503 once the beat is older than
+/// [`STALLED_AFTER`] (the web thread answers on its own).
+#[tokio::test]
+async fn healthz_reports_a_stalled_runtime() {
+    let (s, _) = shared();
+    let ok = api::healthz(State(s.clone())).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let stalled_at = store::now_ms() - STALLED_AFTER.as_millis() as u64 - 5_000;
+    s.alive_ms.store(stalled_at, Ordering::Relaxed);
+    let r = api::healthz(State(s.clone())).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let text = to_bytes(r.into_body(), 1 << 10).await.unwrap();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    assert!(
+        text.starts_with("stalled: the bridge's runtime last ran 2"),
+        "{text}"
+    );
+}
+
 /// Every script the page loads is served without the token (a browser fetches the modules
 /// without the page's `?token=`): a module missing from `auth::OPEN` would be a 401.
 #[test]
