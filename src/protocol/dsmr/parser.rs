@@ -65,6 +65,19 @@ pub fn id(group: &[u8]) -> Option<String> {
     })
 }
 
+/// Whether [`id`] names nothing for `group` (`()`, blanks, hex of blanks), without the
+/// allocation [`id`] makes: the usual equipment id (DSMR 5.0.2 §6.12: hex of printable ASCII,
+/// no blank at either end) is seen to be an id without decoding it into a `String`; any other
+/// group is asked of [`id`] itself, so the two always agree.
+pub fn is_blank_id(group: &[u8]) -> bool {
+    if let Some((first, last)) = hex_ascii_ends(group) {
+        if first != b' ' && last != b' ' {
+            return false;
+        }
+    }
+    id(group).is_none()
+}
+
 /// One data object: its code and the bytes from its first `(` to the end of its last line.
 #[derive(Debug, Clone, Copy)]
 pub struct Object<'a> {
