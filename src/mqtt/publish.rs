@@ -175,7 +175,7 @@ impl Publisher {
         // telegram, issue 17).
         let mut at = 0;
         for q in reading.values.iter().map(|meas| &meas.quantity).chain(held) {
-            if m.quantities.get(at).is_some_and(|known| known.key == q.key) {
+            if m.quantities.get(at).is_some_and(|known| known.same_key(q)) {
                 at += 1;
                 continue;
             }
@@ -242,7 +242,8 @@ impl Publisher {
             for meas in &reading.values {
                 let text = match &meas.value {
                     Value::Number(d) => {
-                        let mut text = Vec::with_capacity(24);
+                        // 32: `write_to` appends a 32-byte scratch and cuts it to the text.
+                        let mut text = Vec::with_capacity(32);
                         d.write_to(&mut text);
                         text
                     }

@@ -381,27 +381,6 @@ pub(super) const HEX: [u8; 256] = {
     t
 };
 
-/// The first and last decoded bytes of what [`hex_ascii`] would decode (`None` exactly when it
-/// gives `None`), without building the text.
-pub(super) fn hex_ascii_ends(s: &[u8]) -> Option<(u8, u8)> {
-    if s.is_empty() || s.len() % 2 != 0 {
-        return None;
-    }
-    let mut ends = (0, 0);
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
-        let c = hi << 4 | lo;
-        if (hi | lo) > 15 || !(0x20..=0x7E).contains(&c) {
-            return None;
-        }
-        if i == 0 {
-            ends.0 = c;
-        }
-        ends.1 = c;
-    }
-    Some(ends)
-}
-
 /// Even-length hex of printable ASCII, decoded; `None` otherwise.
 pub(super) fn hex_ascii(s: &[u8]) -> Option<String> {
     if s.is_empty() || s.len() % 2 != 0 {
