@@ -145,6 +145,17 @@ struct Track {
 }
 
 impl Track {
+    /// `value` (at `at`) is published: the track is as [`Track::new`] makes it, in place (no
+    /// move of the key, no drop of a whole track: once per counter per telegram).
+    fn publish(&mut self, value: Decimal, at: Instant) {
+        self.value = value;
+        self.at = at;
+        self.candidate = None;
+        self.hint = false;
+        self.dated = false;
+        self.holding = false;
+    }
+
     fn new(key: Cow<'static, str>, value: Decimal, at: Instant) -> Self {
         Track {
             key,
@@ -270,8 +281,7 @@ impl Guard {
             rise_ok(rate, t.value, t.at, value, now)
         };
         if plausible {
-            let key = std::mem::take(&mut t.key);
-            *t = Track::new(key, value, now);
+            t.publish(value, now);
             return Verdict::Accept;
         }
         let reason = if value < t.value {
@@ -301,8 +311,7 @@ impl Guard {
         if c.readings >= CONFIRM_READINGS && now.saturating_duration_since(c.first_at) >= span {
             let previous = t.value;
             let hint = t.hint;
-            let key = std::mem::take(&mut t.key);
-            *t = Track::new(key, value, now);
+            t.publish(value, now);
             return Verdict::Confirmed { previous, hint };
         }
         t.candidate = Some(Box::new(c));

@@ -23,6 +23,19 @@ impl Reading {
     /// bytes from there on are `,"<key>":value…}` (everything but the time), which is what
     /// the MQTT publisher's `on_change` compares.
     pub fn write_state_json(&self, out: &mut Vec<u8>) -> usize {
+        self.write_state(out, false)
+    }
+
+    /// [`write_state_json`](Self::write_state_json) for a caller that knows that no two values
+    /// share a key and none is keyed `time`: the same bytes without looking for repeated keys
+    /// (≈ 40 instructions a value, ≈ 1 000 per DSMR 5 + gas telegram). The MQTT publisher
+    /// knows it when a reading's quantities are, in order, the start of the meter's list of
+    /// known quantities (distinct keys, none `time`), as a meter's telegrams are every time.
+    pub(crate) fn write_state_json_distinct(&self, out: &mut Vec<u8>) -> usize {
+        self.write_state(out, true)
+    }
+
+    fn write_state(&self, out: &mut Vec<u8>, distinct: bool) -> usize {
         // ~ 28 bytes per value for DSMR (`,"energy_import_t1":1234.567`): one reservation
         // for a new buffer; a reused one (the publisher's, sized as the last) is left alone.
         if out.capacity() == 0 {
@@ -31,16 +44,17 @@ impl Reading {
         out.extend_from_slice(b"{\"time\":");
         let time_at = out.len();
         write_value(out, &Value::Time(self.time));
-        let values_at = if self.values.len() <= FAST_VALUES && !self.has_duplicate_keys() {
-            let at = out.len();
-            for m in &self.values {
-                write_key(out, &m.quantity);
-                write_value(out, &m.value);
-            }
-            at
-        } else {
-            self.write_deduplicated(out, time_at)
-        };
+        let values_at =
+            if distinct || (self.values.len() <= FAST_VALUES && !self.has_duplicate_keys()) {
+                let at = out.len();
+                for m in &self.values {
+                    write_key(out, &m.quantity);
+                    write_value(out, &m.value);
+                }
+                at
+            } else {
+                self.write_deduplicated(out, time_at)
+            };
         out.push(b'}');
         values_at
     }
