@@ -198,13 +198,23 @@ impl PartialOrd for Decimal {
 }
 
 impl Ord for Decimal {
+    // Inlined: the counter guard compares every counter of every telegram (issue 17).
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         // The common case (a counter against its last value, issue 17): same exponent, so the
         // mantissas compare as they are, without aligning.
         if self.exponent == other.exponent {
             return self.mantissa.cmp(&other.mantissa);
         }
-        match self.aligned(*other) {
+        self.cmp_aligned(*other)
+    }
+}
+
+impl Decimal {
+    /// [`Ord::cmp`] for different exponents (out of line: the rare half).
+    #[inline(never)]
+    fn cmp_aligned(self, other: Decimal) -> Ordering {
+        match self.aligned(other) {
             Some((a, b)) => a.cmp(&b),
             None => self
                 .to_f64()
@@ -257,7 +267,7 @@ impl Decimal {
     /// first are appended, then cut to its length. A copy of a fixed 32 bytes is two moves;
     /// appending the integer digits, the point and the fraction as three slices of varying
     /// length was three `memcpy` calls (issue 17, `docs/benchmarks.md` "Stop 7").
-    #[inline]
+    #[inline(always)]
     fn write_plain(self, out: &mut Vec<u8>) -> bool {
         let e = self.exponent as i32;
         if !(-20..=0).contains(&e) {

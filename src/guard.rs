@@ -216,6 +216,9 @@ impl Guard {
     }
 
     /// The index of `key`'s track, looked up from where the last lookup ended.
+    // Inlined, as `rise_ok`'s first half: once per counter per telegram, and the call cost
+    // more than the lookup (issue 17, `docs/benchmarks.md` "Stop 7").
+    #[inline]
     fn find(&mut self, key: &str) -> Option<usize> {
         let n = self.tracks.len();
         let start = if self.next < n { self.next } else { 0 };
@@ -334,6 +337,7 @@ fn same_key(a: &str, b: &str) -> bool {
 /// `value` (at `now`) is not below `prev` (at `then`) and rose by at most `rate` per hour
 /// over the elapsed time plus [`SLACK`], plus one step of `value`'s last digit (a register
 /// shown in whole units steps by 1 however short the time).
+#[inline]
 fn rise_ok(
     rate: Option<Decimal>,
     prev: Decimal,
@@ -350,6 +354,18 @@ fn rise_ok(
         std::cmp::Ordering::Equal => return true,
         std::cmp::Ordering::Greater => {}
     }
+    rise_within(rate, prev, then, value, now)
+}
+
+/// The rise of [`rise_ok`] once `value` is above `prev` (out of line: the rare half).
+#[inline(never)]
+fn rise_within(
+    rate: Option<Decimal>,
+    prev: Decimal,
+    then: Instant,
+    value: Decimal,
+    now: Instant,
+) -> bool {
     let Some(rate) = rate else { return true };
     let elapsed_ms = now
         .saturating_duration_since(then)
