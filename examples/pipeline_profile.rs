@@ -8,6 +8,8 @@
 //! valgrind --tool=callgrind target/release/examples/pipeline_profile bridge 2000
 //! ```
 //!
+//! `scripts/pipeline-callgrind.sh` does this for every leg and prints instructions per telegram.
+//!
 //! Modes: `decode` (decode_isk_27), `bridge` (bridge_isk_27), `bridge_pq`
 //! (bridge_isk_27_per_quantity), `parse` (the decoder alone, as `benches/dsmr.rs` isk_27).
 

@@ -145,6 +145,17 @@ struct Track {
 }
 
 impl Track {
+    /// `value` (at `at`) is published: the track is as [`Track::new`] makes it, in place (no
+    /// move of the key, no drop of a whole track: once per counter per telegram).
+    fn publish(&mut self, value: Decimal, at: Instant) {
+        self.value = value;
+        self.at = at;
+        self.candidate = None;
+        self.hint = false;
+        self.dated = false;
+        self.holding = false;
+    }
+
     fn new(key: Cow<'static, str>, value: Decimal, at: Instant) -> Self {
         Track {
             key,
@@ -205,6 +216,9 @@ impl Guard {
     }
 
     /// The index of `key`'s track, looked up from where the last lookup ended.
+    // Inlined, as `rise_ok`'s first half: once per counter per telegram, and the call cost
+    // more than the lookup (issue 17, `docs/benchmarks.md` "Stop 7").
+    #[inline]
     fn find(&mut self, key: &str) -> Option<usize> {
         let n = self.tracks.len();
         let start = if self.next < n { self.next } else { 0 };
@@ -270,8 +284,7 @@ impl Guard {
             rise_ok(rate, t.value, t.at, value, now)
         };
         if plausible {
-            let key = std::mem::take(&mut t.key);
-            *t = Track::new(key, value, now);
+            t.publish(value, now);
             return Verdict::Accept;
         }
         let reason = if value < t.value {
@@ -301,8 +314,7 @@ impl Guard {
         if c.readings >= CONFIRM_READINGS && now.saturating_duration_since(c.first_at) >= span {
             let previous = t.value;
             let hint = t.hint;
-            let key = std::mem::take(&mut t.key);
-            *t = Track::new(key, value, now);
+            t.publish(value, now);
             return Verdict::Confirmed { previous, hint };
         }
         t.candidate = Some(Box::new(c));
@@ -325,6 +337,7 @@ fn same_key(a: &str, b: &str) -> bool {
 /// `value` (at `now`) is not below `prev` (at `then`) and rose by at most `rate` per hour
 /// over the elapsed time plus [`SLACK`], plus one step of `value`'s last digit (a register
 /// shown in whole units steps by 1 however short the time).
+#[inline]
 fn rise_ok(
     rate: Option<Decimal>,
     prev: Decimal,
@@ -341,6 +354,18 @@ fn rise_ok(
         std::cmp::Ordering::Equal => return true,
         std::cmp::Ordering::Greater => {}
     }
+    rise_within(rate, prev, then, value, now)
+}
+
+/// The rise of [`rise_ok`] once `value` is above `prev` (out of line: the rare half).
+#[inline(never)]
+fn rise_within(
+    rate: Option<Decimal>,
+    prev: Decimal,
+    then: Instant,
+    value: Decimal,
+    now: Instant,
+) -> bool {
     let Some(rate) = rate else { return true };
     let elapsed_ms = now
         .saturating_duration_since(then)

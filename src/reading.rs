@@ -231,6 +231,15 @@ impl Quantity {
         })
     }
 
+    /// Whether the two have the same key. The same definition (a meter's quantities are the
+    /// same `static`s every telegram) is seen from the pointers without comparing the text:
+    /// the MQTT publisher asks this of every value of every telegram (issue 17).
+    #[inline]
+    pub fn same_key(&self, other: &Quantity) -> bool {
+        let (a, b): (&QuantityDef, &QuantityDef) = (self, other);
+        std::ptr::eq(a, b) || a.key == b.key
+    }
+
     /// This quantity with another unit (and so a definition of its own), for inputs whose
     /// meters choose the unit of a register (KMP, IEC 62056-21 heat energy).
     pub fn with_unit(&self, unit: Unit) -> Self {

@@ -1,6 +1,7 @@
 //! A telegram decodes the same whatever came before it: a decoder that has seen other telegrams
-//! gives exactly what a fresh decoder gives for each telegram (only parsed object codes carry
-//! over, `protocol::dsmr` module docs). These tests once guarded the memo that replayed
+//! gives exactly what a fresh decoder gives for each telegram (only parsed object codes, the
+//! value list's size and the meters' identities carry over, `protocol::dsmr` module docs; an
+//! edited id, header or version line must give a new identity, issue 17). These tests once guarded the memo that replayed
 //! unchanged lines (removed, issue 13); they stay as the guard that no state leaks between
 //! telegrams.
 

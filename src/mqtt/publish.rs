@@ -41,6 +41,9 @@ struct MeterState {
     input: Arc<str>,
     /// Every quantity this meter reported in this run, in first-seen order.
     quantities: Vec<Quantity>,
+    /// Whether one of `quantities` is keyed `time` (a user-listed register can be): its state
+    /// JSON then always takes the path that handles repeated keys.
+    time_key: bool,
     /// How many of `quantities` (a prefix: each publish announces every quantity not yet
     /// announced) have their discovery config out. A count, not a set of keys: with 10 000
     /// meters the sets were ~2 KB each (issue 17).
@@ -135,6 +138,7 @@ impl Publisher {
                     info: reading.meter.clone(),
                     input: r.input.clone(),
                     quantities: Vec::new(),
+                    time_key: false,
                     discovered: 0,
                     last_state: None,
                     last_values_at: 0,
@@ -174,14 +178,27 @@ impl Publisher {
         // search of every known quantity per value was 27 × 14 string comparisons per DSMR 5
         // telegram, issue 17).
         let mut at = 0;
-        for q in reading.values.iter().map(|meas| &meas.quantity).chain(held) {
-            if m.quantities.get(at).is_some_and(|known| known.key == q.key) {
+        // Whether the values' quantities are, in order, the start of the known list (distinct
+        // keys, none `time`): then the state JSON need not look for repeated keys.
+        let mut distinct = !m.time_key;
+        for (k, q) in reading
+            .values
+            .iter()
+            .map(|meas| &meas.quantity)
+            .chain(held)
+            .enumerate()
+        {
+            if m.quantities.get(at).is_some_and(|known| known.same_key(q)) {
                 at += 1;
                 continue;
+            }
+            if k < reading.values.len() {
+                distinct = false;
             }
             match m.quantities.iter().position(|known| known.key == q.key) {
                 Some(i) => at = i + 1,
                 None => {
+                    m.time_key |= q.key == "time";
                     m.quantities.push(q.clone());
                     at = m.quantities.len();
                 }
@@ -190,7 +207,11 @@ impl Publisher {
         // The payload is written once (`Reading::write_state_json`), sized as the last one plus
         // room for values that gained a digit, so it is allocated once.
         let mut payload = Vec::with_capacity(m.last_state.as_ref().map_or(0, |l| l.len() + 32));
-        let values_at = reading.write_state_json(&mut payload);
+        let values_at = if distinct {
+            reading.write_state_json_distinct(&mut payload)
+        } else {
+            reading.write_state_json(&mut payload)
+        };
         if self.s.on_change {
             let same = m
                 .last_state
@@ -242,7 +263,8 @@ impl Publisher {
             for meas in &reading.values {
                 let text = match &meas.value {
                     Value::Number(d) => {
-                        let mut text = Vec::with_capacity(24);
+                        // 32: `write_to` appends a 32-byte scratch and cuts it to the text.
+                        let mut text = Vec::with_capacity(32);
                         d.write_to(&mut text);
                         text
                     }

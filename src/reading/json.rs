@@ -23,6 +23,19 @@ impl Reading {
     /// bytes from there on are `,"<key>":value…}` (everything but the time), which is what
     /// the MQTT publisher's `on_change` compares.
     pub fn write_state_json(&self, out: &mut Vec<u8>) -> usize {
+        self.write_state(out, false)
+    }
+
+    /// [`write_state_json`](Self::write_state_json) for a caller that knows that no two values
+    /// share a key and none is keyed `time`: the same bytes without looking for repeated keys
+    /// (≈ 40 instructions a value, ≈ 1 000 per DSMR 5 + gas telegram). The MQTT publisher
+    /// knows it when a reading's quantities are, in order, the start of the meter's list of
+    /// known quantities (distinct keys, none `time`), as a meter's telegrams are every time.
+    pub(crate) fn write_state_json_distinct(&self, out: &mut Vec<u8>) -> usize {
+        self.write_state(out, true)
+    }
+
+    fn write_state(&self, out: &mut Vec<u8>, distinct: bool) -> usize {
         // ~ 28 bytes per value for DSMR (`,"energy_import_t1":1234.567`): one reservation
         // for a new buffer; a reused one (the publisher's, sized as the last) is left alone.
         if out.capacity() == 0 {
@@ -31,16 +44,17 @@ impl Reading {
         out.extend_from_slice(b"{\"time\":");
         let time_at = out.len();
         write_value(out, &Value::Time(self.time));
-        let values_at = if self.values.len() <= FAST_VALUES && !self.has_duplicate_keys() {
-            let at = out.len();
-            for m in &self.values {
-                write_key(out, &m.quantity);
-                write_value(out, &m.value);
-            }
-            at
-        } else {
-            self.write_deduplicated(out, time_at)
-        };
+        let values_at =
+            if distinct || (self.values.len() <= FAST_VALUES && !self.has_duplicate_keys()) {
+                let at = out.len();
+                for m in &self.values {
+                    write_key(out, &m.quantity);
+                    write_value(out, &m.value);
+                }
+                at
+            } else {
+                self.write_deduplicated(out, time_at)
+            };
         out.push(b'}');
         values_at
     }
@@ -185,36 +199,21 @@ fn write_timestamp(t: Timestamp, out: &mut Vec<u8>) {
         out.extend_from_slice(t.to_string().as_bytes());
         return;
     }
-    let d = |v: u16, i: usize| b'0' + (v / 10u16.pow(i as u32) % 10) as u8;
-    let (y, mo, da) = (t.year, u16::from(t.month), u16::from(t.day));
-    let (h, mi, se) = (u16::from(t.hour), u16::from(t.minute), u16::from(t.second));
+    // Two digits of each field at a time (one division each, not one per digit: ≈ 200
+    // instructions a timestamp less, three per DSMR 5 + gas telegram; issue 17).
+    let two = |v: u16| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let (c, y) = (two(t.year / 100), two(t.year % 100));
+    let (mo, da) = (two(u16::from(t.month)), two(u16::from(t.day)));
+    let (h, mi, se) = (
+        two(u16::from(t.hour)),
+        two(u16::from(t.minute)),
+        two(u16::from(t.second)),
+    );
+    let (oh, om) = (two(off / 60), two(off % 60));
     let sign = if t.offset_minutes < 0 { b'-' } else { b'+' };
     out.extend_from_slice(&[
-        d(y, 3),
-        d(y, 2),
-        d(y, 1),
-        d(y, 0),
-        b'-',
-        d(mo, 1),
-        d(mo, 0),
-        b'-',
-        d(da, 1),
-        d(da, 0),
-        b'T',
-        d(h, 1),
-        d(h, 0),
-        b':',
-        d(mi, 1),
-        d(mi, 0),
-        b':',
-        d(se, 1),
-        d(se, 0),
-        sign,
-        d(off / 60, 1),
-        d(off / 60, 0),
-        b':',
-        d(off % 60, 1),
-        d(off % 60, 0),
+        c[0], c[1], y[0], y[1], b'-', mo[0], mo[1], b'-', da[0], da[1], b'T', h[0], h[1], b':',
+        mi[0], mi[1], b':', se[0], se[1], sign, oh[0], oh[1], b':', om[0], om[1],
     ]);
 }
 

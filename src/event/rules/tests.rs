@@ -201,3 +201,31 @@ fn events_of_one_input_share_its_name() {
     let (a, b) = (accepted(&a)[0], accepted(&b)[0]);
     assert!(Arc::ptr_eq(&a.input, &b.input));
 }
+
+/// Inputs taking turns each keep their own name (the last input's name is compared first).
+#[test]
+fn inputs_taking_turns_keep_their_names() {
+    let t0 = Instant::now();
+    let mut rules = Rules::new(settings());
+    let from = |input: &str, secs| InputEvent::Readings {
+        input: input.into(),
+        readings: vec![reading_at(secs, "1", 1)],
+        interval: Duration::from_secs(1),
+        raw: None,
+    };
+    let mut names = Vec::new();
+    let mut first_p1 = None;
+    for (i, input) in ["p1", "p2", "p2", "p1", "p10", "p1"]
+        .into_iter()
+        .enumerate()
+    {
+        let out = run(&mut rules, t0, from(input, i as i64));
+        let r = accepted(&out)[0];
+        names.push(r.input.to_string());
+        if input == "p1" {
+            let first = first_p1.get_or_insert_with(|| r.input.clone());
+            assert!(Arc::ptr_eq(first, &r.input), "one shared name per input");
+        }
+    }
+    assert_eq!(names, ["p1", "p2", "p2", "p1", "p10", "p1"]);
+}

@@ -302,3 +302,47 @@ fn min_interval_never_flushes_a_held_spike() {
     assert!(s[0].contains("\"power_import\":3"), "{}", s[0]);
     assert_eq!(p.rules.held_back, 1);
 }
+
+/// The publisher skips the state JSON's search for repeated keys only when a reading's
+/// quantities are the start of the meter's known list: a repeated key, a reading in another
+/// order and a value keyed `time` still give exactly `Reading::state_payload`'s bytes.
+#[test]
+fn state_payloads_are_the_readings_own_whatever_the_keys() {
+    let t0 = Instant::now();
+    let mut p = Pipeline::new(settings(), t0);
+    let user = |k: &str| {
+        Quantity::dynamic(
+            k.into(),
+            k.into(),
+            crate::reading::Unit::None,
+            crate::reading::Class::Measurement,
+        )
+    };
+    let mk = |keys: &[&str]| {
+        let mut r = Reading::new(
+            MeterInfo::new("E1", MeterKind::Electricity),
+            Timestamp::new(2024, 1, 1, 0, 0, 0, 60).unwrap(),
+        );
+        for (i, k) in keys.iter().enumerate() {
+            r.push_number(user(k), Decimal::from_int(i as i64));
+        }
+        r
+    };
+    for (i, keys) in [
+        &["a", "b"][..],
+        &["a", "b"],
+        &["a", "b", "a"],
+        &["b", "a"],
+        &["a", "b", "time"],
+        &["a", "b", "time"],
+        &["a", "b"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = mk(keys);
+        let want = String::from_utf8(r.state_payload()).unwrap();
+        let out = p.on_event(t0 + Duration::from_secs(i as u64), event(r));
+        assert_eq!(states(&out), [want], "{keys:?}");
+    }
+}

@@ -53,13 +53,14 @@ pub struct Builder<'a> {
     pub raw: Vec<RawField>,
     pub warnings: Vec<TelegramWarning>,
     /// The ids of `0-0:96.1.1`, `0-0:96.1.0`, `0-0:96.1.255`, `0-0:42.0.0`, in that order of
-    /// preference: each slot holds the last non-blank id its code sent (see [`set_id`]).
-    pub ids: [Option<String>; 4],
+    /// preference: each slot holds the last non-blank id group its code sent, as sent (see
+    /// [`set_id`]; decoded by `telegram::meter_info` only when the meter's identity changed).
+    pub ids: [Option<&'a [u8]>; 4],
     /// `1-3:0.2.8` (DSMR version) and `0-0:96.1.4` (e-MUCS version) as sent (the first group;
     /// read when the telegram is done).
     pub dsmr_version: Option<&'a [u8]>,
     pub emucs_version: Option<&'a [u8]>,
-    pub channels: Channels,
+    pub channels: Channels<'a>,
     /// Which of 1.8.0, 1.8.1..4, 2.8.0, 2.8.1..4 were seen (for the computed totals).
     pub import: [Option<Decimal>; 5],
     pub export: [Option<Decimal>; 5],
@@ -391,9 +392,9 @@ impl Builder<'_> {
 
 /// An id object's first group into its slot: a blank id (`()`, or hex of spaces) names nothing
 /// and leaves what an earlier object of the same code set.
-fn set_id(slot: &mut Option<String>, group: &[u8]) {
-    if let Some(id) = parser::id(group) {
-        *slot = Some(id);
+fn set_id<'a>(slot: &mut Option<&'a [u8]>, group: &'a [u8]) {
+    if !parser::is_blank_id(group) {
+        *slot = Some(group);
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::identity::Identities;
 use super::mapping::Builder;
 use super::parser::{self, Object, RawUnit};
 use super::quantities as dq;
@@ -40,12 +41,12 @@ struct Pending {
 
 /// One channel's objects.
 #[derive(Debug, Default)]
-pub struct Channel {
+pub struct Channel<'a> {
     pub n: u8,
     pub device_type: Option<u8>,
     /// The sub-meter's equipment id (`0-n:96.1.0`, or `0-n:96.1.1` on some meters): the last
-    /// non-blank one sent.
-    pub id: Option<String>,
+    /// non-blank one sent, as sent (decoded when the sub-meter's identity is built).
+    pub id: Option<&'a [u8]>,
     pub time: Option<Timestamp>,
     /// At most two values per channel (`24.2.1` and `24.2.3`, or a repeat); more are ignored.
     values: [Option<Pending>; 2],
@@ -57,18 +58,18 @@ pub struct Channel {
 /// The channels of one telegram, in order of appearance (no allocation: at most
 /// [`MAX_CHANNELS`]).
 #[derive(Debug, Default)]
-pub struct Channels {
-    slots: [Option<Channel>; MAX_CHANNELS],
+pub struct Channels<'a> {
+    slots: [Option<Channel<'a>>; MAX_CHANNELS],
     len: usize,
 }
 
-impl Channels {
+impl<'a> Channels<'a> {
     /// Channels seen so far.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    fn get(&mut self, n: u8) -> Option<&mut Channel> {
+    fn get(&mut self, n: u8) -> Option<&mut Channel<'a>> {
         let seen = &self.slots[..self.len];
         let i = match seen
             .iter()
@@ -123,8 +124,8 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) {
         (96, 1, 0) | (96, 1, 1) => {
             // A blank id (`()`, or hex of spaces) names no device: it must not take one of the
             // channel slots (`tests/dsmr_behaviour.rs` `blank_mbus_ids_take_no_channel_slot`).
-            if let Some(id) = parser::id(first) {
-                with(b, n, |ch| ch.id = Some(id));
+            if !parser::is_blank_id(first) {
+                with(b, n, |ch| ch.id = Some(first));
             }
             return;
         }
@@ -197,7 +198,7 @@ pub fn object<'a>(b: &mut Builder<'a>, o: &Object<'a>, n: u8) {
     });
 }
 
-fn with(b: &mut Builder<'_>, n: u8, f: impl FnOnce(&mut Channel)) {
+fn with<'a>(b: &mut Builder<'a>, n: u8, f: impl FnOnce(&mut Channel<'a>)) {
     match b.channels.get(n) {
         Some(ch) => f(ch),
         None => b.warn(|| TelegramWarning::TooManyChannels { channel: n }),
@@ -284,6 +285,7 @@ fn sub_meter_info(n: u8, serial: Option<String>, kind: MeterKind, parent: &Meter
 pub fn readings(
     b: &mut Builder<'_>,
     parent: &Arc<MeterInfo>,
+    identities: &mut Identities,
     fallback_time: Timestamp,
     out: &mut Vec<Reading>,
     out_channels: &mut Vec<Option<u8>>,
@@ -291,14 +293,17 @@ pub fn readings(
     let len = std::mem::take(&mut b.channels.len);
     b.channels.slots[..len].sort_by_key(|c| c.as_ref().map(|c| c.n));
     for k in 0..len {
-        let Some(mut ch) = b.channels.slots[k].take() else {
+        let Some(ch) = b.channels.slots[k].take() else {
             continue;
         };
         if ch.values[0].is_none() && ch.valve.is_none() && ch.breaker.is_none() {
             continue;
         }
         let kind = kind(ch.device_type);
-        let info = Arc::new(sub_meter_info(ch.n, ch.id.take(), kind, parent));
+        let raw_id = ch.id;
+        let info = identities.sub(ch.n, kind, raw_id, || {
+            sub_meter_info(ch.n, raw_id.and_then(parser::id), kind, parent)
+        });
         let mut r = Reading::new(info, ch.time.unwrap_or(fallback_time));
         r.values.reserve_exact(3);
         let corrected_too = ch.values.iter().flatten().any(|p| !p.uncorrected);

@@ -37,12 +37,14 @@
 //! at 1 MiB), at most [`MAX_QUEUED`] frames, and a cache of at most 256 object codes (6 KiB; 1.5 KiB for a DSMR 5 meter's ≈ 30).
 //!
 //! Each telegram is decoded on its own: nothing of one telegram carries over to the next but
-//! the parsed object codes and the size of its value list, so a decoder that has seen other
+//! the parsed object codes, the size of its value list and the meters' identities (the same
+//! `Arc<MeterInfo>` while the identifying lines are byte for byte the same), so a decoder that has seen other
 //! telegrams gives exactly what a new one gives (`tests/dsmr_sequences.rs`).
 
 mod crc;
 mod encrypted;
 mod framer;
+mod identity;
 mod manufacturer;
 mod mapping;
 mod mbus;

@@ -65,6 +65,22 @@ pub fn id(group: &[u8]) -> Option<String> {
     })
 }
 
+/// Whether [`id`] names nothing for `group` (`()`, blanks, hex of blanks), without the
+/// allocation [`id`] makes. The usual equipment id is hex of printable ASCII (DSMR 5.0.2
+/// §6.12) and its first pair alone settles it: when `group` starts with the hex of a printable
+/// non-blank character, [`id`] is never `None` (its hex branch starts with that character; its
+/// text branch either decodes the same first pair or keeps the first hex digit as sent, and
+/// neither is trimmed away). Any other group is asked of [`id`] itself.
+pub fn is_blank_id(group: &[u8]) -> bool {
+    if let [hi, lo, ..] = group {
+        let (hi, lo) = (HEX[*hi as usize], HEX[*lo as usize]);
+        if (hi | lo) <= 15 && (0x21..=0x7E).contains(&(hi << 4 | lo)) {
+            return false;
+        }
+    }
+    id(group).is_none()
+}
+
 /// One data object: its code and the bytes from its first `(` to the end of its last line.
 #[derive(Debug, Clone, Copy)]
 pub struct Object<'a> {

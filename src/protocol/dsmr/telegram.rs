@@ -2,11 +2,11 @@
 
 use super::crc::{crc16_arc, crc16_arc_crlf, has_bare_lf};
 use super::framer::{declares_crc, End, Frame, Framer};
+use super::identity::Identities;
 use super::mapping::Builder;
 use super::parser::CodeCache;
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject, resync};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram, TelegramWarning};
-use std::sync::Arc;
 
 use crate::reading::{sanitize_id, MeterInfo, MeterKind, Reading};
 use crate::time::Timestamp;
@@ -23,6 +23,8 @@ pub(crate) struct Caches {
     /// 800 bytes stays within glibc's per-thread cache where a guess from the length, 40
     /// values, does not; ≈ 1 250 instructions per DSMR 5 telegram).
     pub values: Option<usize>,
+    /// The identities of the meters seen last ([`super::identity`]).
+    pub identities: Identities,
 }
 
 /// At most this many values are reserved from the hint (a broken telegram must not make the
@@ -217,7 +219,24 @@ fn build(
     b.computed_totals();
     b.computed_net_power();
     caches.values = Some(b.values.len().min(MAX_VALUES_HINT));
-    let info = Arc::new(meter_info(&header, &b, crc, opts));
+    let serial = b.ids.iter().find_map(|id| *id);
+    // Everything `meter_info` reads: the same bytes give the same identity.
+    let crc_class: &[u8] = match crc {
+        CrcStatus::Absent | CrcStatus::Unterminated => b"-",
+        _ => b"c",
+    };
+    let info = caches.identities.meter(
+        &[
+            serial,
+            Some(header.flag),
+            Some(header.ident),
+            b.dsmr_version,
+            b.emucs_version,
+            Some(crc_class),
+            Some(opts.fallback_meter_id.as_bytes()),
+        ],
+        || meter_info(&header, serial, &b, crc, opts),
+    );
 
     let time = b.time.unwrap_or(now);
     let mut r = Reading::new(info, time);
@@ -227,7 +246,14 @@ fn build(
     let n = 1 + b.channels.len();
     let mut readings = Vec::with_capacity(n);
     let mut channels = Vec::with_capacity(n);
-    mbus::readings(&mut b, &r.meter, time, &mut readings, &mut channels);
+    mbus::readings(
+        &mut b,
+        &r.meter,
+        &mut caches.identities,
+        time,
+        &mut readings,
+        &mut channels,
+    );
     readings.insert(0, r);
     channels.insert(0, None);
     let warnings = b.warnings;
@@ -243,14 +269,15 @@ fn build(
 
 /// The electricity meter's identity: its equipment id (`0-0:96.1.1`, else the other id
 /// codes in [`Builder::ids`] order, else the configured fallback), maker and model from the
-/// identification line, protocol from the version line.
+/// identification line, protocol from the version line. `serial`: the id group chosen.
 fn meter_info(
     header: &parser::Header<'_>,
+    serial: Option<&[u8]>,
     b: &Builder<'_>,
     crc: CrcStatus,
     opts: &DecoderOptions,
 ) -> MeterInfo {
-    let serial = b.ids.iter().find_map(Clone::clone);
+    let serial = serial.and_then(parser::id);
     let id = sanitize_id(serial.as_deref().unwrap_or(&opts.fallback_meter_id));
     let manufacturer = manufacturer::name(header.flag)
         .map(str::to_string)

@@ -214,3 +214,25 @@ fn the_code_cache_grows_to_need_and_stops_at_its_bound() {
     );
     assert!(c.used * 4 <= super::MAX_CODES * 3);
 }
+
+proptest::proptest! {
+    /// `is_blank_id` is `id(..).is_none()` without the allocation: the same answer for groups
+    /// made of hex digits, blanks, line breaks, other ASCII and non-UTF-8 bytes.
+    #[test]
+    fn blank_ids_as_id_says(group in proptest::collection::vec(
+        proptest::sample::select(b"0123456789abcdefABCDEF2020 \r\n\t!zG\xa0\xff".to_vec()),
+        0..12,
+    )) {
+        proptest::prop_assert_eq!(is_blank_id(&group), id(&group).is_none(), "{:?}", group);
+    }
+}
+
+#[test]
+fn blank_ids() {
+    assert!(is_blank_id(b""));
+    assert!(is_blank_id(b"2020"));
+    assert!(is_blank_id(b"  "));
+    assert!(!is_blank_id(b"4530303331"));
+    assert!(!is_blank_id(b"2045"));
+    assert!(!is_blank_id(b"E0026"));
+}
