@@ -15,6 +15,7 @@
 //! FANIN_BRIDGE=/path/to/meter2mqtt cargo bench --bench fanin   # another build of the bridge
 //! FANIN_OUTPUTS=mqtt cargo bench --bench fanin    # MQTT output only (history, HTTP off)
 //! FANIN_HOLD=120 cargo bench --bench fanin        # keep running 120 s after each line
+//! FANIN_LOG=warn,meter2mqtt::history=debug cargo bench --bench fanin  # bridge log to a file
 //! ```
 //!
 //! The bridge runs with its defaults (discovery on, QoS 1, no per-quantity topics, and the
@@ -290,11 +291,22 @@ fn run(n: usize, seconds: u64, bridge_bin: &str) {
         ),
     )
     .expect("config");
+    // `FANIN_LOG=<filter>` (e.g. `warn,meter2mqtt::history=debug`): the bridge's log goes to
+    // `FANIN_LOG_FILE` (default `fanin-bridge.log` in the working directory).
+    let (level, log) = match std::env::var("FANIN_LOG") {
+        Ok(filter) => {
+            let path: String = env_or("FANIN_LOG_FILE", "fanin-bridge.log".to_string());
+            let f = std::fs::File::create(&path).expect("bridge log file");
+            eprintln!("fanin: bridge log in {path}");
+            (filter, Stdio::from(f))
+        }
+        Err(_) => ("warn".to_string(), Stdio::null()),
+    };
     let mut bridge = Command::new(bridge_bin)
-        .args(["--log-level", "warn", "run", "--config"])
+        .args(["--log-level", &level, "run", "--config"])
         .arg(&cfg)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("bridge");
     let (bpid, gpid) = (bridge.id(), gen.id());
