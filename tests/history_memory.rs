@@ -21,11 +21,14 @@ struct Counting;
 thread_local! {
     /// Bytes allocated minus bytes freed by this thread.
     static LIVE: Cell<i64> = const { Cell::new(0) };
+    /// Allocations (and reallocations) made by this thread.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = LIVE.try_with(|n| n.set(n.get() + layout.size() as i64));
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -34,6 +37,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
         let _ = LIVE.try_with(|n| n.set(n.get() + new as i64 - layout.size() as i64));
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
         unsafe { System.realloc(ptr, layout, new) }
     }
 }
@@ -43,6 +47,10 @@ static A: Counting = Counting;
 
 fn live() -> i64 {
     LIVE.with(Cell::get)
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
 }
 
 /// Houses: each a DSMR 5 electricity meter and its gas meter (two meter ids).
@@ -103,4 +111,39 @@ fn the_history_keeps_a_bounded_few_hundred_bytes_per_quantity() {
         "the history keeps {per_meter} bytes per meter"
     );
     drop((store, seen, minute));
+}
+
+/// Writing a minute of series the file already has: the writer's own allocations per row
+/// (SQLite's are its own `malloc`s, not counted here). A minute at 10 000 houses is ≈ 210 000
+/// rows, each merged into three tables, on the history's thread: 3.9-6.5 s per minute on the
+/// loaded bench machine when every row formatted its three statements' text and had it looked
+/// up in the statement cache (6.0 allocations per row measured then; 8 when the series key
+/// was also built per row).
+#[test]
+fn writing_a_known_series_row_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let readings = readings();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let mut minute = Minute::new();
+    let base = CLOCK - CLOCK.rem_euclid(60);
+    let mut batches = Vec::new();
+    for m in 0..3 {
+        for r in &readings {
+            if let Some(done) = minute.add(r, base + 60 * m + 1) {
+                batches.push(done);
+            }
+        }
+    }
+    let (first, second) = (batches.remove(0), batches.remove(0));
+    store.write(&first).unwrap();
+    let rows = second.rows.len() as f64;
+    let before = allocs();
+    let written = store.write(&second).unwrap();
+    let per_row = (allocs() - before) as f64 / rows;
+    println!(
+        "allocations per row written: {per_row:.3} ({} rows)",
+        written.rows
+    );
+    assert_eq!(written.rows as f64, rows);
+    assert!(per_row < 0.5, "{per_row:.3} allocations per row written");
 }

@@ -266,6 +266,12 @@ impl Store {
     ) -> Result<Written, rusqlite::Error> {
         let tx = self.conn.transaction()?;
         let mut done = Written::default();
+        // Prepared once per transaction, not looked up per row: a minute at 10 000 meters is
+        // ≈ 210 000 rows × 3 tables (issue 17).
+        let mut upserts = into
+            .iter()
+            .map(|&res| Ok((res, tx.prepare_cached(upsert_sql(res))?)))
+            .collect::<Result<Vec<_>, rusqlite::Error>>()?;
         for (batch, row) in batches
             .iter()
             .flat_map(|b| b.rows.iter().map(move |r| (b, r)))
@@ -278,12 +284,14 @@ impl Store {
                 done.skipped += 1;
                 continue;
             };
-            for &res in into {
+            for (res, stmt) in &mut upserts {
                 let t = batch.start - batch.start.rem_euclid(res.step());
-                upsert(&tx, res, id, t, &values)?;
+                let v = &values;
+                stmt.execute(params![id, t, v.n, v.sum, v.min, v.max, v.last])?;
             }
             done.rows += 1;
         }
+        drop(upserts);
         tx.commit()?;
         Ok(done)
     }
@@ -368,23 +376,27 @@ impl RowValues {
     }
 }
 
-fn upsert(
-    tx: &Transaction<'_>,
-    res: Resolution,
-    id: i64,
-    t: i64,
-    v: &RowValues,
-) -> Result<(), rusqlite::Error> {
-    let sql = format!(
-        "INSERT INTO {} (series, t, n, sum, min, max, last) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (series, t) DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
-             min = min(min, excluded.min), max = max(max, excluded.max),
-             last = excluded.last",
-        res.table()
-    );
-    tx.prepare_cached(&sql)?
-        .execute(params![id, t, v.n, v.sum, v.min, v.max, v.last])?;
-    Ok(())
+/// The statement merging one row into `res`'s table: a new step is inserted, an existing one
+/// adds count and sum, keeps the extremes and the last value. Static text per table, so
+/// nothing is formatted per row.
+fn upsert_sql(res: Resolution) -> &'static str {
+    macro_rules! upsert {
+        ($table:literal) => {
+            concat!(
+                "INSERT INTO ",
+                $table,
+                " (series, t, n, sum, min, max, last) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (series, t) DO UPDATE SET n = n + excluded.n,
+                     sum = sum + excluded.sum, min = min(min, excluded.min),
+                     max = max(max, excluded.max), last = excluded.last"
+            )
+        };
+    }
+    match res {
+        Resolution::Minute => upsert!("minute"),
+        Resolution::Hour => upsert!("hour"),
+        Resolution::Day => upsert!("day"),
+    }
 }
 
 /// The series of `row` (created at the row's scale if new) and the scale to write at.
