@@ -7,6 +7,7 @@
 //! computed when asked: `sum / n`); a counter keeps its last value.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::decimal::Decimal;
 use crate::reading::{Quantity, Reading, Value};
@@ -113,7 +114,9 @@ impl Acc {
 /// One row of a finished minute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    pub meter: String,
+    /// Shared by the meter's rows: one copy of the id per meter and minute, not per row (at
+    /// 10 000 meters a minute is ≈ 200 000 rows: issue 17).
+    pub meter: Arc<str>,
     pub quantity: Quantity,
     pub acc: Acc,
 }
@@ -219,8 +222,9 @@ impl Minute {
     /// The minute in progress, finished now (at shutdown), if it has a reading.
     pub fn take(&mut self) -> Option<MinuteBatch> {
         let start = self.start.take()?;
-        let mut rows = Vec::new();
+        let mut rows = Vec::with_capacity(self.meters.values().map(Vec::len).sum());
         for (meter, series) in self.meters.drain() {
+            let meter: Arc<str> = meter.into();
             rows.extend(series.into_iter().map(|(quantity, acc)| Row {
                 meter: meter.clone(),
                 quantity,

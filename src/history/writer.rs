@@ -123,8 +123,12 @@ fn write_loop(path: &std::path::Path, keep: Retention, shared: &Shared, rx: Rece
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
+        let started = std::time::Instant::now();
         match store.write(&batch) {
             Ok(w) => {
+                // How long a minute takes to write (≈ 200 000 rows at 10 000 meters): it runs
+                // on this thread, next to the MQTT path, not in it (issue 17).
+                tracing::debug!(rows = w.rows, took = ?started.elapsed(), "history: minute written");
                 if failing {
                     failing = false;
                     tracing::info!("history: writing again");

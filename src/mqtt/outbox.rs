@@ -267,7 +267,7 @@ impl Outbox {
             inner.at_broker.clear();
         }
         inner.client = Some(client);
-        hand(
+        let _ = hand(
             &mut inner,
             Message::retained(status_topic.to_string(), "online"),
             false,
@@ -439,10 +439,13 @@ fn sync_subscriptions(inner: &mut Inner) {
     inner.at_broker = inner.subscriptions.clone();
 }
 
-/// Hand one message to the live client and remember it until acknowledged.
-fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> bool {
+/// Hand one message to the live client and remember it until acknowledged; a message the
+/// client did not take comes back (`Err`). Taken by value: the books keep this one and the
+/// client gets the only copy (a publish used to be copied twice here, topic and payload
+/// each time: 4 allocations and ≈ 2 KB of copying per state at 20 000 states/s, issue 17).
+fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> Result<(), Message> {
     let Some(client) = &inner.client else {
-        return false;
+        return Err(msg);
     };
     match client.try_publish(
         msg.topic.clone(),
@@ -457,9 +460,9 @@ fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> bool {
                 released: false,
                 requeue,
             });
-            true
+            Ok(())
         }
-        Err(_) => false,
+        Err(_) => Err(msg),
     }
 }
 
@@ -472,7 +475,7 @@ fn pump(inner: &mut Inner) {
         let Some(msg) = inner.queue.pop_front() else {
             break;
         };
-        if !hand(inner, msg.clone(), true) {
+        if let Err(msg) = hand(inner, msg, true) {
             inner.queue.push_front(msg);
             break;
         }
