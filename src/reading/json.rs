@@ -31,6 +31,7 @@ impl Reading {
     /// (≈ 40 instructions a value, ≈ 1 000 per DSMR 5 + gas telegram). The MQTT publisher
     /// knows it when a reading's quantities are, in order, the start of the meter's list of
     /// known quantities (distinct keys, none `time`), as a meter's telegrams are every time.
+    #[cfg(feature = "bridge")]
     pub(crate) fn write_state_json_distinct(&self, out: &mut Vec<u8>) -> usize {
         self.write_state(out, true)
     }
