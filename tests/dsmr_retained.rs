@@ -7,45 +7,15 @@
 //! (tests run on threads of their own, so other tests do not disturb the count).
 
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use counting::live;
 
 use common::*;
 use meter2mqtt::protocol::dsmr::{DecoderOptions, P1Decoder, P1Event};
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    // `try_with`: allocations while the thread shuts down are not counted.
-    let _ = LIVE.try_with(|l| l.set(l.get() + delta));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
+static A: counting::Counting = counting::Counting;
 
 /// The real 566-telegram Iskra AM550 capture (corpus `nielsbasjes_dsmr_tools/streams`), one
 /// telegram per push as a meter sends them; every event dropped once drained. What the decoder
@@ -57,7 +27,7 @@ fn a_decoder_keeps_nothing_of_the_telegrams_it_decoded() {
         "nielsbasjes_dsmr_tools/streams/ttyUSB0-raw.full_stream.bin",
     ));
     assert_eq!(telegrams.len(), 566);
-    let longest = telegrams.iter().map(|t| t.len()).max().unwrap_or(0) as isize;
+    let longest = telegrams.iter().map(|t| t.len()).max().unwrap_or(0) as i64;
 
     // Allocated before counting starts.
     let mut held = Vec::with_capacity(telegrams.len());
@@ -78,7 +48,7 @@ fn a_decoder_keeps_nothing_of_the_telegrams_it_decoded() {
     // Two buffers of about a telegram each, and room for their growth (`Vec` doubles), and
     // the code cache (on the heap since issue 17, sized to the meter's codes: this AM550
     // sends 27, which take a 64-entry table).
-    let cache = d.code_cache_bytes() as isize;
+    let cache = d.code_cache_bytes() as i64;
     assert!(
         cache <= 64 * 24,
         "the code cache holds {cache} bytes for a meter of 27 codes"
@@ -145,7 +115,7 @@ fn the_counter_guard_keeps_little_per_meter() {
     assert_eq!(live(), before, "a dropped guard frees everything");
     println!("guard: {kept} bytes for {} counters", counters.len());
     assert!(
-        kept <= 80 * counters.len() as isize,
+        kept <= 80 * counters.len() as i64,
         "the guard keeps {kept} bytes for {} counters",
         counters.len()
     );

@@ -6,8 +6,9 @@
 //! cache is measured too: it is this thread's). Bytes, not time: they do not depend on the
 //! machine.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
+
+use counting::{allocs, live};
 
 use meter2mqtt::history::seen::Seen;
 use meter2mqtt::history::{Minute, Store};
@@ -16,42 +17,8 @@ use meter2mqtt::reading::Reading;
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::time::Timestamp;
 
-struct Counting;
-
-thread_local! {
-    /// Bytes allocated minus bytes freed by this thread.
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    /// Allocations (and reallocations) made by this thread.
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = LIVE.try_with(|n| n.set(n.get() + layout.size() as i64));
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = LIVE.try_with(|n| n.set(n.get() - layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = LIVE.try_with(|n| n.set(n.get() + new as i64 - layout.size() as i64));
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
-
-fn live() -> i64 {
-    LIVE.with(Cell::get)
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static A: counting::Counting = counting::Counting;
 
 /// Houses: each a DSMR 5 electricity meter and its gas meter (two meter ids).
 const HOUSES: u64 = 200;

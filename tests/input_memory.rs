@@ -5,8 +5,9 @@
 //! the test's own thread (a one-thread runtime, as the bridge runs: `src/main.rs` `runtime`).
 //! Bytes, not time: they do not depend on the machine.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
+
+use counting::live;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,34 +17,8 @@ use meter2mqtt::event::InputEvent;
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use tokio::io::AsyncWriteExt;
 
-struct Counting;
-
-thread_local! {
-    /// Bytes allocated minus bytes freed by this thread.
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = LIVE.try_with(|n| n.set(n.get() + layout.size() as i64));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = LIVE.try_with(|n| n.set(n.get() - layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        let _ = LIVE.try_with(|n| n.set(n.get() + new as i64 - layout.size() as i64));
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
-
-fn live() -> i64 {
-    LIVE.with(Cell::get)
-}
+static A: counting::Counting = counting::Counting;
 
 const INPUTS: usize = 40;
 const CLOCK: i64 = 1_705_320_000;

@@ -5,10 +5,10 @@
 //! the one-thread runtime as the bridge does (`src/main.rs` `runtime`). Allocations, not
 //! time: they do not depend on the machine.
 
+mod counting;
 mod harness;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use counting::allocs;
 use std::time::Duration;
 
 use harness::Broker;
@@ -16,33 +16,8 @@ use meter2mqtt::config::Config;
 use meter2mqtt::mqtt::connection::run_connection;
 use meter2mqtt::mqtt::outbox::{Message, Outbox};
 
-struct Counting;
-
-thread_local! {
-    /// Allocations made by this thread (the test's own; the harness's threads do not count).
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static A: counting::Counting = counting::Counting;
 
 const MESSAGES: u64 = 2_000;
 

@@ -6,8 +6,9 @@
 //! or of a meter id per telegram; the MQTT publisher at most 3 per state message (issue 17).
 //! Allocations, not time: they do not depend on the machine.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
+
+use counting::allocs;
 use std::time::{Duration, Instant};
 
 use meter2mqtt::event::{Event, InputEvent, Rules, RulesSettings};
@@ -16,33 +17,8 @@ use meter2mqtt::protocol::dsmr::{DecoderOptions, P1Decoder, P1Event};
 use meter2mqtt::sim::dsmr::{DsmrMeter, Flavour};
 use meter2mqtt::time::Timestamp;
 
-struct Counting;
-
-thread_local! {
-    /// Allocations made by this thread (the test's own; the harness's threads do not count).
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+static A: counting::Counting = counting::Counting;
 
 /// 2024-01-15 12:00:00 (meter local time), as the other tests' simulated meters.
 const CLOCK: i64 = 1_705_320_000;
