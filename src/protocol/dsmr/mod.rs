@@ -347,7 +347,9 @@ impl P1Decoder {
                 self.finishing = false;
                 self.framer.finish();
             } else {
-                self.input.clear();
+                // Everything pushed is framed: an idle decoder keeps no copy buffer (one
+                // allocation per push instead; at 10 000 inputs a kept one was ≈ 2.5 KB each).
+                self.input = Vec::new();
                 self.pos = 0;
                 self.sync_stats();
                 return None;
