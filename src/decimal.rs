@@ -35,6 +35,17 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
     6061626364656667686970717273747576777879\
     8081828384858687888990919293949596979899";
 
+/// The two digits of `v` (`None` from 100 on), from [`DIGIT_PAIRS`]: for the state JSON's
+/// timestamps.
+#[inline(always)]
+pub(crate) fn digit_pair(v: u16) -> Option<[u8; 2]> {
+    let i = usize::from(v) * 2;
+    match DIGIT_PAIRS.get(i..i + 2) {
+        Some(&[a, b]) => Some([a, b]),
+        _ => None,
+    }
+}
+
 /// The largest exponent magnitude we keep; KMP's SiEx allows ±63 but no meter sends more.
 const MAX_EXP: i32 = 63;
 

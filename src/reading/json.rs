@@ -12,6 +12,7 @@
 //! with its last value (`serde_json::Map` with `preserve_order` replaced it in place).
 
 use super::{Quantity, Reading, Value};
+use crate::decimal::digit_pair;
 use crate::time::Timestamp;
 
 /// Readings with more values than this take the general (deduplicating) path directly; no
@@ -192,17 +193,19 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// `Timestamp`'s `Display` text (`2024-03-31T02:59:59+02:00`) without the formatter: the
-/// fixed 25 bytes in one copy; a five-digit year or a 100-hour offset (possible only by
-/// setting the public fields) through `Display`.
+/// fixed 25 bytes in one copy; a five-digit year, a 100-hour offset or a field over 99
+/// (possible only by setting the public fields) through `Display`.
 fn write_timestamp(t: Timestamp, out: &mut Vec<u8>) {
     let off = t.offset_minutes.unsigned_abs();
-    if t.year >= 10_000 || off / 60 >= 100 {
+    let fields = [t.month, t.day, t.hour, t.minute, t.second];
+    if t.year >= 10_000 || off / 60 >= 100 || fields.iter().any(|&f| f >= 100) {
         out.extend_from_slice(t.to_string().as_bytes());
         return;
     }
-    // Two digits of each field at a time (one division each, not one per digit: ≈ 200
-    // instructions a timestamp less, three per DSMR 5 + gas telegram; issue 17).
-    let two = |v: u16| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    // Each field's two digits from the table of pairs (every field is below 100 here): the
+    // divisions by 10 of each were ≈ 120 instructions a timestamp, three per DSMR 5 + gas
+    // telegram (issue 17).
+    let two = |v: u16| digit_pair(v).unwrap_or([b'0'; 2]);
     let (c, y) = (two(t.year / 100), two(t.year % 100));
     let (mo, da) = (two(u16::from(t.month)), two(u16::from(t.day)));
     let (h, mi, se) = (

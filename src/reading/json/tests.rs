@@ -99,6 +99,10 @@ fn strings_times_and_numbers_are_written_as_serde_json_writes_them() {
     let mut old = Reading::new(MeterInfo::new("E1", MeterKind::Electricity), at());
     old.time.year = 7;
     check(&old);
+    // A field over 99 (only by setting it) takes `Display`, like the year and offset above.
+    let mut odd = Reading::new(MeterInfo::new("E1", MeterKind::Electricity), at());
+    odd.time.minute = 123;
+    check(&odd);
 }
 
 /// A key given twice is written once, at its first place, with its last value; a value keyed
