@@ -45,8 +45,13 @@ const SUMMER: i16 = 120;
 /// CET, the `W` suffix.
 const WINTER: i16 = 60;
 
-/// Parse `YYMMDDhhmmss` with an optional `S`/`W` suffix (either case).
-pub fn parse(s: &[u8]) -> Result<Timestamp, TimeError> {
+/// The fields of `YYMMDDhhmmss[S|W]` as read, not yet checked as a date: year, month, day,
+/// hour, minute, second, the offset of the suffix (`None` without one), and whether all twelve
+/// digits are zero.
+type Fields = (u16, u8, u8, u8, u8, u8, Option<i16>, bool);
+
+#[inline(always)]
+fn fields(s: &[u8]) -> Result<Fields, TimeError> {
     let (digits, suffix) = s.split_first_chunk::<12>().ok_or(TimeError::Format)?;
     // Two words: digits 0-7, and 8-11 padded with '0's.
     let lo = load8(digits, 0);
@@ -66,20 +71,50 @@ pub fn parse(s: &[u8]) -> Result<Timestamp, TimeError> {
         [b'W' | b'w'] => Some(WINTER),
         _ => return Err(TimeError::Format),
     };
+    Ok((2000 + u16::from(yy), mo, d, h, mi, se, offset, all_zero))
+}
+
+/// Parse `YYMMDDhhmmss` with an optional `S`/`W` suffix (either case).
+pub fn parse(s: &[u8]) -> Result<Timestamp, TimeError> {
+    let (year, mo, d, h, mi, se, offset, all_zero) = fields(s)?;
     if all_zero {
         return Err(TimeError::Placeholder);
     }
-    let year = 2000 + yy as u16;
     let offset = match offset {
         Some(o) => o,
         None => eu_offset(year, mo, d, h).ok_or(TimeError::Impossible)?,
     };
     let t = Timestamp::new(year, mo, d, h, mi, se, offset).ok_or(TimeError::Impossible)?;
     // Two-digit years: `70` can only be the epoch marker (1970), `00-01-01` the zero-date marker.
+    let yy = year - 2000;
     if (yy == 70 || yy == 0) && mo == 1 && d == 1 {
         return Err(TimeError::Placeholder);
     }
     Ok(t)
+}
+
+/// What orders P1 timestamps without checking them: for every `s` that [`parse`] takes, its
+/// Unix seconds; `None` only where [`parse`] fails; for the rest (an impossible date with a
+/// suffix, a placeholder) some number. So the latest of several timestamps is found by these
+/// keys and only the one found need be [`parse`]d (the power failure log's entries, DSMR
+/// 5.0.2 §6.12: parsing all six of a DSMR 5 telegram was ≈ 900 instructions, issue 17).
+pub fn sort_key(s: &[u8]) -> Option<i64> {
+    let (year, month, day, hour, minute, second, offset, _) = fields(s).ok()?;
+    let Some(offset_minutes) = offset else {
+        // Without a suffix the offset needs the date checked.
+        return parse(s).ok().map(|t| t.unix_seconds());
+    };
+    // Any field up to 99 (two digits): `unix_seconds` is plain arithmetic on them.
+    let t = Timestamp {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        offset_minutes,
+    };
+    Some(t.unix_seconds())
 }
 
 /// The Dutch offset (CET/CEST) of a local wall-clock time without suffix. The hour that
@@ -129,6 +164,31 @@ mod tests {
         assert_eq!(parse(b"000101000000W"), Err(TimeError::Placeholder));
         assert_eq!(parse(b"2005121354S"), Err(TimeError::Format));
         assert_eq!(parse(b"200512135409X"), Err(TimeError::Format));
+    }
+
+    /// The key is the Unix time of every timestamp that parses, and there whenever one does.
+    #[test]
+    fn sort_key_is_the_unix_time() {
+        for s in [
+            &b"200512135409S"[..],
+            b"161113205757W",
+            b"160410130000",
+            b"241027025959",
+            b"000229000000w",
+            b"991231235960s",
+            b"632525252525S",
+            b"700101010000W",
+            b"000000000000W",
+            b"2005121354S",
+            b"200512135409X",
+            b"20051213540AS",
+        ] {
+            match parse(s) {
+                Ok(t) => assert_eq!(sort_key(s), Some(t.unix_seconds()), "{s:?}"),
+                Err(TimeError::Format) => assert_eq!(sort_key(s), None, "{s:?}"),
+                Err(_) => {}
+            }
+        }
     }
 
     #[test]

@@ -25,18 +25,21 @@ impl Builder<'_> {
         }
         g.next(); // the buffer's OBIS code, 0-0:96.7.19
                   // The entry that ended last among those whose time and duration both read (the first
-                  // of equal times). Times are read first; durations only from the latest down until one
-                  // reads (DSMR 5.0.2 §6.12: the log holds up to 10 entries; longer ones take the plain
-                  // loop).
-        let mut entries = [(0i64, Timestamp::from_unix_seconds(0), &[][..]); 10];
+                  // of equal times). The times are ordered by their keys ([`timestamp::sort_key`]: the
+                  // Unix time of each that parses); only the latest is parsed, and its duration read,
+                  // then the next latest if either fails (DSMR 5.0.2 §6.12: the log holds up to 10
+                  // entries; longer ones take the plain loop).
+        let mut entries = [(0i64, &[][..], &[][..]); 10];
         let mut n = 0;
         let all = g.clone();
         while let (Some(t), Some(dur)) = (g.next(), g.next()) {
-            let Ok(t) = timestamp::parse(t) else { continue };
+            let Some(key) = timestamp::sort_key(t) else {
+                continue;
+            };
             if n == entries.len() {
                 return self.failure_log_all(all);
             }
-            entries[n] = (t.unix_seconds(), t, dur);
+            entries[n] = (key, t, dur);
             n += 1;
         }
         let mut candidates = &mut entries[..n];
@@ -49,8 +52,12 @@ impl Builder<'_> {
                 }
             }
             let (_, t, dur) = candidates[best];
-            match parser::number(dur).and_then(|(d, u)| units::convert(d, u, Kind::Second)) {
-                Some(dur) => {
+            let read = timestamp::parse(t).ok().and_then(|t| {
+                let (d, u) = parser::number(dur)?;
+                Some((t, units::convert(d, u, Kind::Second)?))
+            });
+            match read {
+                Some((t, dur)) => {
                     self.push(dq::LAST_POWER_FAILURE, Value::Time(t));
                     self.push(dq::LAST_POWER_FAILURE_DURATION, Value::Number(dur));
                     return;
