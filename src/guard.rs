@@ -220,6 +220,13 @@ impl Guard {
     // more than the lookup (issue 17, `docs/benchmarks.md` "Stop 7").
     #[inline]
     fn find(&mut self, key: &str) -> Option<usize> {
+        // The usual hit, before the search (whose chained ranges cost more than the lookup).
+        if let Some(t) = self.tracks.get(self.next) {
+            if same_key(&t.key, key) {
+                self.next += 1;
+                return Some(self.next - 1);
+            }
+        }
         let n = self.tracks.len();
         let start = if self.next < n { self.next } else { 0 };
         let i = (start..n)
@@ -269,7 +276,6 @@ impl Guard {
         value: Decimal,
         now: Instant,
     ) -> Verdict {
-        let rate = max_rate(class, unit);
         let Some(i) = self.find(key) else {
             // Exactly sized: tracks are added on a meter's first telegram only.
             self.tracks.reserve_exact(1);
@@ -281,7 +287,7 @@ impl Guard {
         let plausible = if t.hint && !t.dated {
             value >= t.value
         } else {
-            rise_ok(rate, t.value, t.at, value, now)
+            rise_ok((class, unit), t.value, t.at, value, now)
         };
         if plausible {
             t.publish(value, now);
@@ -293,7 +299,7 @@ impl Guard {
             HoldReason::TooFast
         };
         let c = match t.candidate.take() {
-            Some(c) if rise_ok(rate, c.last, c.last_at, value, now) => Candidate {
+            Some(c) if rise_ok((class, unit), c.last, c.last_at, value, now) => Candidate {
                 last: value,
                 last_at: now,
                 readings: c.readings.saturating_add(1),
@@ -336,10 +342,12 @@ fn same_key(a: &str, b: &str) -> bool {
 
 /// `value` (at `now`) is not below `prev` (at `then`) and rose by at most `rate` per hour
 /// over the elapsed time plus [`SLACK`], plus one step of `value`'s last digit (a register
-/// shown in whole units steps by 1 however short the time).
+/// shown in whole units steps by 1 however short the time). `rate`: the class and unit whose
+/// [`max_rate`] applies, looked up only for a rise (a jump table per counter per telegram
+/// otherwise).
 #[inline]
 fn rise_ok(
-    rate: Option<Decimal>,
+    rate: (Class, Unit),
     prev: Decimal,
     then: Instant,
     value: Decimal,
@@ -360,13 +368,15 @@ fn rise_ok(
 /// The rise of [`rise_ok`] once `value` is above `prev` (out of line: the rare half).
 #[inline(never)]
 fn rise_within(
-    rate: Option<Decimal>,
+    (class, unit): (Class, Unit),
     prev: Decimal,
     then: Instant,
     value: Decimal,
     now: Instant,
 ) -> bool {
-    let Some(rate) = rate else { return true };
+    let Some(rate) = max_rate(class, unit) else {
+        return true;
+    };
     let elapsed_ms = now
         .saturating_duration_since(then)
         .saturating_add(SLACK)
