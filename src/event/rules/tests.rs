@@ -101,6 +101,35 @@ fn counters_never_go_backwards_and_an_all_zero_reading_keeps_its_power() {
     );
 }
 
+/// Held values anywhere in a reading (first, middle, last, next to each other) are taken out
+/// and every other value keeps its place.
+#[test]
+fn held_values_leave_the_others_in_order() {
+    let t0 = Instant::now();
+    let mut rules = Rules::new(settings());
+    let r = |t1: &str, t2: &str, e1: &str, e2: &str| {
+        let mut r = reading_at(0, t1, 100);
+        r.push_number(q::ENERGY_IMPORT_T2, Decimal::parse(t2).unwrap());
+        r.push_number(q::POWER_EXPORT, Decimal::from_int(7));
+        r.push_number(q::ENERGY_EXPORT_T1, Decimal::parse(e1).unwrap());
+        r.push_number(q::ENERGY_EXPORT_T2, Decimal::parse(e2).unwrap());
+        r
+    };
+    run(&mut rules, t0, readings(r("10", "20", "30", "40")));
+    let out = run(&mut rules, t0, readings(r("9", "21", "29", "39")));
+    let got = accepted(&out);
+    assert_eq!(
+        keys(got[0]),
+        ["power_import", "energy_import_t2", "power_export"]
+    );
+    let held: Vec<&str> = got[0].held.iter().map(|q| q.key.as_ref()).collect();
+    assert_eq!(
+        held,
+        ["energy_import_t1", "energy_export_t1", "energy_export_t2"]
+    );
+    assert_eq!(rules.held_back, 3);
+}
+
 /// Hints from an output (a retained state) seed the guard of a meter seen for the first time.
 #[test]
 fn hints_seed_the_counter_guard() {
