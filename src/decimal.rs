@@ -262,6 +262,9 @@ impl Decimal {
     /// `out` without allocating: the state payload writes ~20 of these per telegram (issue 17,
     /// `docs/benchmarks.md`). The same text as `Display` but for the exponent form, which
     /// serde_json writes as `12e+40`.
+    // Inlined into the state JSON's loop (the call was ≈ 12 instructions a number); the rare
+    // forms stay out of line in `format`.
+    #[inline]
     pub fn write_json(self, out: &mut Vec<u8>) {
         if !self.write_plain(out) {
             let mut buf = [0u8; MAX_TEXT];
