@@ -356,7 +356,7 @@ struct RowValues {
 impl RowValues {
     fn at(row: &Row, scale: u8) -> Option<RowValues> {
         let a = &row.acc;
-        let r = |v| rescale(v, a.scale, scale).and_then(|v| i64::try_from(v).ok());
+        let r = |v: i64| rescale(i128::from(v), a.scale, scale).and_then(|v| i64::try_from(v).ok());
         if row.counter() {
             return Some(RowValues {
                 n: None,
