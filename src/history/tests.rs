@@ -124,6 +124,32 @@ fn kept_slots_carry_nothing_into_the_next_minute() {
     );
 }
 
+/// The books keep a series' unit as one byte: a series read back from the file takes new
+/// rows in the unit it was stored with, and refuses them (counted, not written) when its
+/// unit is another, one this bridge does not know included.
+#[test]
+fn a_series_read_back_keeps_its_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite3");
+    let mut m = Minute::new();
+    m.add(&reading("E1", "100", "10.001"), T0 + 1);
+    Store::open(&path)
+        .unwrap()
+        .write(&m.take().unwrap())
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE series SET unit = 'furlong' WHERE key = 'power_import'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    m.add(&reading("E1", "200", "10.002"), T0 + 61);
+    let w = store.write(&m.take().unwrap()).unwrap();
+    assert_eq!((w.rows, w.skipped), (1, 1), "the energy row only");
+}
+
 #[test]
 fn rows_round_trip_exactly_with_rollups_and_deltas() {
     let dir = tempfile::tempdir().unwrap();
