@@ -15,16 +15,14 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::reading::{Reading, Value};
+use crate::reading::{Quantity, Reading, Value};
 
 /// Meters remembered at most.
 pub const MAX_METERS: usize = 4096;
 /// Keys remembered per meter at most.
 pub const MAX_KEYS: usize = 256;
 
-/// One quantity as the answer describes it (`unit`, `counter`). Nothing copied for a quantity
-/// the bridge knows at compile time (the key borrowed, the unit its static string): one of
-/// these per meter and quantity, 20 per DSMR 5 meter (issue 17).
+/// One quantity as the answer describes it (`unit`, `counter`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenKey {
     pub key: Cow<'static, str>,
@@ -32,10 +30,12 @@ pub struct SeenKey {
     pub counter: bool,
 }
 
-/// What the output has seen, by meter id.
+/// What the output has seen, by meter id: per meter the quantities themselves, a pointer each
+/// (16 bytes) to the definition the decoder uses anyway, nothing copied; [`SeenKey`] is made
+/// when asked. One per meter and quantity, 20 per DSMR 5 meter (issue 17).
 #[derive(Debug, Default)]
 pub struct Seen {
-    meters: Mutex<HashMap<String, Vec<SeenKey>>>,
+    meters: Mutex<HashMap<Box<str>, Vec<Quantity>>>,
 }
 
 impl Seen {
@@ -47,21 +47,17 @@ impl Seen {
         let keys = match meters.get_mut(r.meter.id.as_str()) {
             Some(k) => k,
             None if full => return,
-            None => meters.entry(r.meter.id.clone()).or_default(),
+            None => meters.entry(r.meter.id.as_str().into()).or_default(),
         };
         let len = keys.len();
         for v in &r.values {
             if !matches!(v.value, Value::Number(_)) || keys.len() >= MAX_KEYS {
                 continue;
             }
-            if keys.iter().any(|k| k.key == v.quantity.key) {
+            if keys.iter().any(|k| k.same_key(&v.quantity)) {
                 continue;
             }
-            keys.push(SeenKey {
-                key: v.quantity.key.clone(),
-                unit: v.quantity.unit.as_str(),
-                counter: v.quantity.class.is_counter(),
-            });
+            keys.push(v.quantity.clone());
         }
         if keys.len() != len {
             // Kept for the process's life: no room left over from doubling.
@@ -73,7 +69,11 @@ impl Seen {
     pub fn get(&self, meter: &str, key: &str) -> Option<Option<SeenKey>> {
         let meters = self.meters.lock().unwrap_or_else(PoisonError::into_inner);
         let keys = meters.get(meter)?;
-        Some(keys.iter().find(|k| k.key == key).cloned())
+        Some(keys.iter().find(|q| q.key == key).map(|q| SeenKey {
+            key: q.key.clone(),
+            unit: q.unit.as_str(),
+            counter: q.class.is_counter(),
+        }))
     }
 }
 

@@ -107,9 +107,10 @@ struct Series {
     /// (a series read back from the file is interned on its first row: [`series_for`]).
     key: Cow<'static, str>,
     id: i64,
-    /// The unit stored with the series; a unit the bridge knows is the static string
-    /// ([`Unit::as_str`]), only a unit the bridge does not know is copied.
-    unit: Cow<'static, str>,
+    /// The unit stored with the series, one byte; `None`: a unit this bridge does not know
+    /// (a file written by another version; its text is in [`Store::other_units`]), which no
+    /// row of this bridge matches. 40 bytes a series (was 64 with the unit's `Cow`).
+    unit: Option<Unit>,
     scale: u8,
     /// The unit mismatch was logged.
     warned: bool,
@@ -125,6 +126,8 @@ pub struct Store {
     conn: Connection,
     path: String,
     series: Books,
+    /// The units of the file this bridge does not know, by series id (for the log line).
+    other_units: HashMap<i64, Box<str>>,
 }
 
 /// Open a connection with the settings every connection uses.
@@ -197,6 +200,7 @@ impl Store {
             conn,
             path: shown.clone(),
             series: HashMap::new(),
+            other_units: HashMap::new(),
         };
         store.load_series().map_err(sql)?;
         Ok(store)
@@ -204,24 +208,33 @@ impl Store {
 
     fn load_series(&mut self) -> Result<(), rusqlite::Error> {
         self.series.clear();
+        self.other_units.clear();
         let mut stmt = self
             .conn
             .prepare("SELECT id, meter, key, unit, scale FROM series")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(1)?,
+                r.get::<_, String>(3)?,
                 Series {
                     key: Cow::Owned(r.get(2)?),
                     id: r.get(0)?,
-                    unit: known_unit(r.get(3)?),
+                    unit: None,
                     scale: r.get::<_, u8>(4)?,
                     warned: false,
                 },
             ))
         })?;
         for row in rows {
-            let (meter, s) = row?;
+            let (meter, unit, mut s) = row?;
+            s.unit = Unit::ALL.iter().copied().find(|u| u.as_str() == unit);
+            if s.unit.is_none() {
+                self.other_units.insert(s.id, unit.into());
+            }
             self.series.entry(meter.into()).or_default().push(s);
+        }
+        for list in self.series.values_mut() {
+            list.shrink_to_fit();
         }
         Ok(())
     }
@@ -276,7 +289,8 @@ impl Store {
             .iter()
             .flat_map(|b| b.rows.iter().map(move |r| (b, r)))
         {
-            let Some((id, scale)) = series_for(&tx, &mut self.series, row)? else {
+            let Some((id, scale)) = series_for(&tx, &mut self.series, &self.other_units, row)?
+            else {
                 done.skipped += 1;
                 continue;
             };
@@ -335,15 +349,6 @@ impl Store {
     }
 }
 
-/// A unit read back from the file as the bridge's static string when it is one the bridge
-/// knows (every unit it writes), so the books keep no copy of it.
-fn known_unit(unit: String) -> Cow<'static, str> {
-    match Unit::ALL.iter().find(|u| u.as_str() == unit) {
-        Some(u) => Cow::Borrowed(u.as_str()),
-        None => Cow::Owned(unit),
-    }
-}
-
 /// A row's values at the series' scale, as stored.
 struct RowValues {
     n: Option<i64>,
@@ -356,7 +361,7 @@ struct RowValues {
 impl RowValues {
     fn at(row: &Row, scale: u8) -> Option<RowValues> {
         let a = &row.acc;
-        let r = |v| rescale(v, a.scale, scale).and_then(|v| i64::try_from(v).ok());
+        let r = |v: i64| rescale(i128::from(v), a.scale, scale).and_then(|v| i64::try_from(v).ok());
         if row.counter() {
             return Some(RowValues {
                 n: None,
@@ -405,6 +410,7 @@ fn upsert_sql(res: Resolution) -> &'static str {
 fn series_for(
     tx: &Transaction<'_>,
     cache: &mut Books,
+    other_units: &HashMap<i64, Box<str>>,
     row: &Row,
 ) -> Result<Option<(i64, u8)>, rusqlite::Error> {
     let unit = row.quantity.unit.as_str();
@@ -429,7 +435,7 @@ fn series_for(
         list.push(Series {
             key: key.clone(),
             id,
-            unit: Cow::Borrowed(unit),
+            unit: Some(row.quantity.unit),
             scale: row.acc.scale,
             warned: false,
         });
@@ -440,11 +446,14 @@ fn series_for(
         // Read back from the file: the bridge's own static key replaces the copy.
         s.key = Cow::Borrowed(*k);
     }
-    if s.unit != unit {
+    if s.unit != Some(row.quantity.unit) {
         if !s.warned {
             s.warned = true;
             tracing::warn!(
-                meter = %row.meter, key = %row.quantity.key, stored = %s.unit, now = unit,
+                meter = %row.meter, key = %row.quantity.key, stored = s.unit.map_or_else(
+                    || other_units.get(&s.id).map_or("?", |u| &**u),
+                    |u| u.as_str(),
+                ), now = unit,
                 "history: this quantity changed its unit; its new values are not stored \
                  (they would be mixed with the old ones)"
             );

@@ -76,6 +76,80 @@ fn a_minute_sums_measurements_and_keeps_the_last_counter() {
     assert_eq!(m.take_ended(T0 + 120).map(|b| b.start), Some(T0 + 60));
 }
 
+/// A meter's slots are kept from one minute to the next (issue 17): a minute's rows hold only
+/// what came in that minute, never a kept slot's old values; a quantity or a meter silent for
+/// a whole minute is forgotten; a sum beyond `i64` skips the value, not the row.
+#[test]
+fn kept_slots_carry_nothing_into_the_next_minute() {
+    let mut m = Minute::new();
+    m.add(&reading("E1", "100", "10.001"), T0 + 1);
+    m.add(&reading("E2", "7", "1"), T0 + 2);
+    let mut only_power = reading("E1", "50", "0");
+    only_power
+        .values
+        .retain(|v| v.quantity.key == "power_import");
+    let first = m.add(&only_power, T0 + 61).unwrap();
+    assert_eq!(first.rows.len(), 4);
+    let second = m.add(&reading("E1", "1", "10.005"), T0 + 121).unwrap();
+    // E2 sent nothing in this minute, E1 no energy: one row, this minute's power only.
+    assert_eq!(second.rows.len(), 1, "{:?}", second.rows);
+    let p = &second.rows[0];
+    assert_eq!((&*p.meter, p.acc.n, p.acc.sum), ("E1", 1, 50));
+    let third = m.take().unwrap();
+    let e = third
+        .rows
+        .iter()
+        .find(|r| r.quantity.key == "energy_import_t1")
+        .unwrap();
+    assert_eq!((e.acc.n, e.acc.last, e.acc.scale), (1, 10_005, 3));
+    // A sum that would leave `i64`: that value is skipped, the others stay exact.
+    let mut big = |t| {
+        let mut r = reading("E3", "0", "1");
+        r.values.retain(|v| v.quantity.key != "power_import");
+        r.push_number(q::POWER_IMPORT, Decimal::new(9, 18));
+        m.add(&r, t)
+    };
+    big(T0 + 181);
+    big(T0 + 182);
+    m.add(&reading("E3", "-1", "1"), T0 + 183);
+    assert_eq!(m.skipped, 1);
+    let rows = m.take().unwrap().rows;
+    let p = rows
+        .iter()
+        .find(|r| r.quantity.key == "power_import")
+        .unwrap();
+    assert_eq!(
+        (p.acc.n, p.acc.sum, p.acc.min),
+        (2, 8_999_999_999_999_999_999, -1)
+    );
+}
+
+/// The books keep a series' unit as one byte: a series read back from the file takes new
+/// rows in the unit it was stored with, and refuses them (counted, not written) when its
+/// unit is another, one this bridge does not know included.
+#[test]
+fn a_series_read_back_keeps_its_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite3");
+    let mut m = Minute::new();
+    m.add(&reading("E1", "100", "10.001"), T0 + 1);
+    Store::open(&path)
+        .unwrap()
+        .write(&m.take().unwrap())
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE series SET unit = 'furlong' WHERE key = 'power_import'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    m.add(&reading("E1", "200", "10.002"), T0 + 61);
+    let w = store.write(&m.take().unwrap()).unwrap();
+    assert_eq!((w.rows, w.skipped), (1, 1), "the energy row only");
+}
+
 #[test]
 fn rows_round_trip_exactly_with_rollups_and_deltas() {
     let dir = tempfile::tempdir().unwrap();
