@@ -42,7 +42,7 @@ fn fits(v: i128) -> bool {
 ///
 /// 40 bytes, kept for every quantity of every meter (200 000 at 10 000 meters: issue 17), so
 /// every field is an `i64`: [`scaled`] only gives values that fit one, and a sum that would
-/// not fit is refused by [`Acc::add`] (the value is counted as skipped, the row keeps the
+/// not fit is refused by `Acc::add` (the value is counted as skipped, the row keeps the
 /// others): the store writes `sum` as an SQLite `INTEGER`, a 64-bit integer (SQLite's
 /// documentation, "Datatypes In SQLite" §2), so a larger sum could not be written anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ const FOLD_MIN: usize = 64;
 ///
 /// Why two ways: the table costs ≈ 2.8 instructions a byte, ≈ 2 400 per DSMR 5 telegram, the
 /// largest single cost of decoding one (issue 17, `docs/benchmarks.md` "Stop 7"); folding 16
-/// bytes at a time with carry-less multiplication ([`fold`]) costs ≈ 0.5 a byte. Both give
+/// bytes at a time with carry-less multiplication (`fold`) costs ≈ 0.5 a byte. Both give
 /// the same CRC for every input (tested against each other below).
 pub fn crc16_arc(bytes: &[u8]) -> u16 {
     #[cfg(target_arch = "x86_64")]
@@ -35,8 +35,8 @@ pub fn crc16_arc(bytes: &[u8]) -> u16 {
 ///
 /// The CRC (initial value 0, no final XOR) is linear: the CRC of a message is that of any
 /// shorter one congruent to it modulo P = x¹⁶ + x¹⁵ + x² + 1. The first 16 bytes are the state
-/// X = H·x⁶⁴ + L; each next 16 bytes N make it X·x¹²⁸ + N ≡ H·(x¹⁹² mod P) + L·(x¹²⁸ mod P)
-/// + N, two 64 × 16-bit carry-less products and two XORs, again under 128 bits. The final
+/// X = H·x⁶⁴ + L; each next 16 bytes N make it X·x¹²⁸ + N ≡
+/// H·(x¹⁹² mod P) + L·(x¹²⁸ mod P) + N, two 64 × 16-bit carry-less products and two XORs, again under 128 bits. The final
 /// state, as 16 bytes, then goes through the table with the bytes left over: no Barrett
 /// reduction, so no constant but the two folding ones.
 ///
