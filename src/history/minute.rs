@@ -226,13 +226,25 @@ impl Minute {
                 .entry(Arc::from(reading.meter.id.as_str()))
                 .or_default(),
         };
+        // A meter sends its quantities in the same order every time: the slot after the
+        // last one found is tried first, so a reading costs one comparison per value instead
+        // of a search of the meter's list per value (issue 17: 20 values × 10 000 meters).
+        let mut next = 0;
         for v in &reading.values {
             let Value::Number(d) = &v.value else { continue };
             let Some((x, scale)) = scaled(*d) else {
                 self.skipped += 1;
                 continue;
             };
-            let i = match series.iter().position(|s| s.quantity.key == v.quantity.key) {
+            let hit = series
+                .get(next)
+                .is_some_and(|s| s.quantity.same_key(&v.quantity));
+            let found = if hit {
+                Some(next)
+            } else {
+                series.iter().position(|s| s.quantity.same_key(&v.quantity))
+            };
+            let i = match found {
                 Some(i) => i,
                 None => {
                     series.push(Slot {
@@ -242,6 +254,7 @@ impl Minute {
                     series.len() - 1
                 }
             };
+            next = i + 1;
             if !series[i].acc.add(x, scale) {
                 self.skipped += 1;
             }

@@ -50,14 +50,25 @@ impl Seen {
             None => meters.entry(r.meter.id.as_str().into()).or_default(),
         };
         let len = keys.len();
+        // The same order every telegram: the key after the last one found is tried first
+        // (one comparison per value, not a search per value; issue 17).
+        let mut next = 0;
         for v in &r.values {
-            if !matches!(v.value, Value::Number(_)) || keys.len() >= MAX_KEYS {
+            if !matches!(v.value, Value::Number(_)) {
                 continue;
             }
-            if keys.iter().any(|k| k.same_key(&v.quantity)) {
+            if keys.get(next).is_some_and(|k| k.same_key(&v.quantity)) {
+                next += 1;
                 continue;
             }
-            keys.push(v.quantity.clone());
+            if let Some(i) = keys.iter().position(|k| k.same_key(&v.quantity)) {
+                next = i + 1;
+                continue;
+            }
+            if keys.len() < MAX_KEYS {
+                keys.push(v.quantity.clone());
+                next = keys.len();
+            }
         }
         if keys.len() != len {
             // Kept for the process's life: no room left over from doubling.
@@ -106,6 +117,22 @@ mod tests {
         assert_eq!((e.unit, e.counter), ("kWh", true));
         assert_eq!(s.get("E1", "gas"), Some(None));
         assert_eq!(s.meters.lock().unwrap()["E1"].len(), 2);
+    }
+
+    #[test]
+    fn keys_in_another_order_are_not_noted_twice() {
+        let s = Seen::default();
+        s.note(&reading("E1"));
+        let mut r = Reading::new(
+            MeterInfo::new("E1", MeterKind::Electricity),
+            Timestamp::from_unix_seconds(1_705_320_000),
+        );
+        r.push_number(q::ENERGY_IMPORT_T1, Decimal::parse("5.001").unwrap());
+        r.push_number(q::GAS, Decimal::parse("1.5").unwrap());
+        r.push_number(q::POWER_IMPORT, Decimal::parse("2").unwrap());
+        s.note(&r);
+        assert_eq!(s.meters.lock().unwrap()["E1"].len(), 3);
+        assert!(s.get("E1", "gas").unwrap().is_some());
     }
 
     #[test]

@@ -76,6 +76,38 @@ fn a_minute_sums_measurements_and_keeps_the_last_counter() {
     assert_eq!(m.take_ended(T0 + 120).map(|b| b.start), Some(T0 + 60));
 }
 
+/// The slot after the last one found is tried first (a meter's usual order); a reading in
+/// another order, or with a quantity missing or added, still sums each value into its own
+/// quantity.
+#[test]
+fn values_in_another_order_go_to_their_own_quantity() {
+    let mut m = Minute::new();
+    m.add(&reading("E1", "100", "10.001"), T0 + 1);
+    let mut swapped = Reading::new(
+        MeterInfo::new("E1", MeterKind::Electricity),
+        Timestamp::from_unix_seconds(T0),
+    );
+    swapped.push_number(q::ENERGY_IMPORT_T1, d("10.002"));
+    swapped.push_number(q::GAS, d("5.5"));
+    swapped.push_number(q::POWER_IMPORT, d("300"));
+    m.add(&swapped, T0 + 2);
+    let mut energy_only = Reading::new(
+        MeterInfo::new("E1", MeterKind::Electricity),
+        Timestamp::from_unix_seconds(T0),
+    );
+    energy_only.push_number(q::ENERGY_IMPORT_T1, d("10.003"));
+    m.add(&energy_only, T0 + 3);
+    let done = m.take().unwrap();
+    let row = |k: &str| {
+        let r = done.rows.iter().find(|r| r.quantity.key == k).unwrap();
+        (r.acc.n, r.acc.sum, r.acc.last)
+    };
+    assert_eq!(done.rows.len(), 3);
+    assert_eq!(row("power_import"), (2, 400, 300));
+    assert_eq!(row("energy_import_t1"), (3, 30_006, 10_003));
+    assert_eq!(row("gas"), (1, 55, 55));
+}
+
 /// A meter's slots are kept from one minute to the next (issue 17): a minute's rows hold only
 /// what came in that minute, never a kept slot's old values; a quantity or a meter silent for
 /// a whole minute is forgotten; a sum beyond `i64` skips the value, not the row.

@@ -114,11 +114,14 @@ impl Shared {
         // The entry as it is now (a few reference counts): the web thread must show this
         // reading even if a newer one has replaced it by the time it serializes.
         let change = match change {
-            Change::State(id) => match self.store().meters.get(&id) {
+            Change::State(id) => match self.store().meters.get(id) {
                 Some(e) => sse::Change::State(e.clone()),
                 None => return,
             },
-            Change::Availability { meter, online } => sse::Change::Availability { meter, online },
+            Change::Availability { meter, online } => sse::Change::Availability {
+                meter: meter.to_string(),
+                online,
+            },
         };
         // Full only when the web thread has been starved for [`sse::BUFFER`] events: then
         // every client misses this one, as when it falls behind the broadcast ring.

@@ -42,11 +42,12 @@ pub(crate) struct RawEntry {
     pub at_ms: u64,
 }
 
-/// What an event changed, for the event stream.
+/// What an event changed, for the event stream: the meter's id borrowed from the event, so
+/// nothing is allocated per reading while no event-stream client listens (issue 17).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Change {
-    State(String),
-    Availability { meter: String, online: bool },
+pub(crate) enum Change<'e> {
+    State(&'e str),
+    Availability { meter: &'e str, online: bool },
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +59,7 @@ pub(crate) struct Store {
 
 impl Store {
     /// Take one event in; what changed (for the event stream), if anything.
-    pub fn apply(&mut self, ev: &Event, now_ms: u64) -> Option<Change> {
+    pub fn apply<'e>(&mut self, ev: &'e Event, now_ms: u64) -> Option<Change<'e>> {
         match ev {
             Event::Raw(t) => {
                 self.raw.insert(
@@ -102,7 +103,7 @@ impl Store {
                         },
                     );
                 }
-                Some(Change::State(id.to_string()))
+                Some(Change::State(id))
             }
             Event::Availability { meter, online } => {
                 // A meter is shown from its first reading on (before it, nothing is known
@@ -113,7 +114,7 @@ impl Store {
                 }
                 e.online = *online;
                 Some(Change::Availability {
-                    meter: meter.clone(),
+                    meter,
                     online: *online,
                 })
             }
@@ -216,13 +217,13 @@ pub(crate) mod tests {
         assert_eq!(s.apply(&off, 1), None, "unknown meters are not invented");
         assert_eq!(
             s.apply(&reading("E1", "p1", "1.5"), 2),
-            Some(Change::State("E1".into()))
+            Some(Change::State("E1"))
         );
         s.apply(&reading("E1", "p1", "63.44"), 3);
         assert_eq!(
             s.apply(&off, 4),
             Some(Change::Availability {
-                meter: "E1".into(),
+                meter: "E1",
                 online: false
             })
         );
