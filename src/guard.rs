@@ -38,6 +38,7 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::decimal::Decimal;
+use crate::reading::order::Cursor;
 use crate::reading::{Class, Unit};
 
 /// How many consistent readings confirm a lasting change.
@@ -179,7 +180,7 @@ impl Track {
 pub struct Guard {
     tracks: Vec<Track>,
     /// Where the next lookup starts (after the last track found).
-    next: usize,
+    next: Cursor,
 }
 
 impl Guard {
@@ -216,24 +217,9 @@ impl Guard {
     }
 
     /// The index of `key`'s track, looked up from where the last lookup ended.
-    // Inlined, as `rise_ok`'s first half: once per counter per telegram, and the call cost
-    // more than the lookup (issue 17, `docs/benchmarks.md` "Stop 7").
     #[inline]
     fn find(&mut self, key: &str) -> Option<usize> {
-        // The usual hit, before the search (whose chained ranges cost more than the lookup).
-        if let Some(t) = self.tracks.get(self.next) {
-            if same_key(&t.key, key) {
-                self.next += 1;
-                return Some(self.next - 1);
-            }
-        }
-        let n = self.tracks.len();
-        let start = if self.next < n { self.next } else { 0 };
-        let i = (start..n)
-            .chain(0..start)
-            .find(|&i| same_key(&self.tracks[i].key, key))?;
-        self.next = i + 1;
-        Some(i)
+        self.next.find(&self.tracks, |t| same_key(&t.key, key))
     }
 
     /// The last published value of a counter (or its hint), if any.
@@ -280,7 +266,7 @@ impl Guard {
             // Exactly sized: tracks are added on a meter's first telegram only.
             self.tracks.reserve_exact(1);
             self.tracks.push(Track::new(owned(), value, now));
-            self.next = self.tracks.len();
+            self.next.added(self.tracks.len() - 1);
             return Verdict::Accept;
         };
         let t = &mut self.tracks[i];

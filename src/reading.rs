@@ -40,6 +40,7 @@ pub(crate) use quantities;
 
 pub mod heat;
 mod json;
+pub mod order;
 pub mod q;
 pub mod unit;
 

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use crate::reading::order::Cursor;
 use crate::reading::{Quantity, Reading, Value};
 
 /// Meters remembered at most.
@@ -50,24 +51,15 @@ impl Seen {
             None => meters.entry(r.meter.id.as_str().into()).or_default(),
         };
         let len = keys.len();
-        // The same order every telegram: the key after the last one found is tried first
-        // (one comparison per value, not a search per value; issue 17).
-        let mut next = 0;
+        // In the order the meter sends them: one comparison per value (`reading::order`).
+        let mut at = Cursor::default();
         for v in &r.values {
             if !matches!(v.value, Value::Number(_)) {
                 continue;
             }
-            if keys.get(next).is_some_and(|k| k.same_key(&v.quantity)) {
-                next += 1;
-                continue;
-            }
-            if let Some(i) = keys.iter().position(|k| k.same_key(&v.quantity)) {
-                next = i + 1;
-                continue;
-            }
-            if keys.len() < MAX_KEYS {
+            if at.find(keys, |k| k.same_key(&v.quantity)).is_none() && keys.len() < MAX_KEYS {
                 keys.push(v.quantity.clone());
-                next = keys.len();
+                at.added(keys.len() - 1);
             }
         }
         if keys.len() != len {
