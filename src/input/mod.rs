@@ -2,9 +2,9 @@
 //! [`crate::event`], the neutral seam between inputs and outputs. No input knows about MQTT
 //! or any other output.
 //!
-//! Each configured input runs as its own task under a supervisor ([`supervise`]) that starts
-//! it again if it panics or returns. One file per protocol's glue: [`p1`] is a task of its
-//! own (the meter pushes telegrams); the polled meters share the poll loop of [`poll`] and
+//! Each configured input runs in a task of its own, inside a supervisor ([`supervise`]) that
+//! starts it again if it panics or returns. One file per protocol's glue: [`p1`] has a loop of
+//! its own (the meter pushes telegrams); the polled meters share the poll loop of [`poll`] and
 //! plug in a [`poll::Poller`]: [`kmp`], [`multical`], [`iec62056`].
 //!
 //! Every input reports its health (link up or down, line settings, telegrams or polls
@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::config::{InputConfig, Problem};
+use crate::config::{InputConfig, P1Config, Problem};
 use crate::event::status::{InputStatus, InputStatuses};
 use crate::event::InputEvent;
 use crate::transport::{Endpoint, LinkSpec};
@@ -51,10 +51,35 @@ pub fn spawn(
 ) -> Supervised {
     let link = input.link().map(|l| l.to_string()).unwrap_or_default();
     let status = statuses.register(input.name(), kind(input), &link);
-    let cfg = input.clone();
+    let cfg = Restartable::new(input);
     supervise::supervise(input.name().to_string(), tx.clone(), move |tx| {
-        start(&cfg, tx, status.clone())
+        cfg.start(tx, status.clone())
     })
+}
+
+/// An input's configuration as its supervisor keeps it to start it again. A P1 input's is
+/// shared with the running input (`Arc`): one copy per meter, not one in the supervisor and
+/// one in the input (312 bytes each, issue 17).
+enum Restartable {
+    P1(Arc<P1Config>),
+    Polled(Box<InputConfig>),
+}
+
+impl Restartable {
+    fn new(input: &InputConfig) -> Self {
+        match input {
+            InputConfig::P1(cfg) => Restartable::P1(Arc::new(cfg.clone())),
+            other => Restartable::Polled(Box::new(other.clone())),
+        }
+    }
+
+    /// The task of the input, made afresh for every (re)start.
+    fn start(&self, tx: mpsc::Sender<InputEvent>, status: Arc<InputStatus>) -> InputFuture {
+        match self {
+            Restartable::P1(cfg) => Box::pin(p1::run(cfg.clone(), tx, status)),
+            Restartable::Polled(input) => start(input, tx, status),
+        }
+    }
 }
 
 /// The input's kind as [`crate::event::status::StatusSnapshot::kind`] names it: the
@@ -84,7 +109,7 @@ fn start(
     status: Arc<InputStatus>,
 ) -> InputFuture {
     match input.clone() {
-        InputConfig::P1(cfg) => Box::pin(p1::run(cfg, tx, status)),
+        InputConfig::P1(cfg) => Box::pin(p1::run(Arc::new(cfg), tx, status)),
         InputConfig::Kmp(cfg) => polled(
             &cfg.name,
             cfg.link(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
 use super::health::LinkHealth;
@@ -35,7 +36,8 @@ enum End {
 }
 
 struct State {
-    cfg: P1Config,
+    /// Shared with the supervisor that restarts this input: one copy per input (issue 17).
+    cfg: Arc<P1Config>,
     tx: mpsc::Sender<InputEvent>,
     decoder: P1Decoder,
     last_telegram: Option<Instant>,
@@ -49,40 +51,61 @@ struct State {
     status: Arc<InputStatus>,
 }
 
+impl State {
+    /// The input's state before its first connection, and whether it auto-detects the serial
+    /// line settings; `None` (logged, and shown in its status) if its decryption key is bad.
+    fn new(
+        cfg: Arc<P1Config>,
+        tx: mpsc::Sender<InputEvent>,
+        status: Arc<InputStatus>,
+    ) -> Option<(State, bool)> {
+        let keys = match &cfg.decryption_key {
+            Some(k) => match Keys::from_hex(
+                k.expose(),
+                cfg.authentication_key.as_ref().map(|a| a.expose()),
+            ) {
+                Ok(keys) => Some(keys),
+                Err(e) => {
+                    tracing::error!(input = %cfg.name, error = %e, "invalid decryption key; input stopped");
+                    status.link_down(&format!("invalid decryption key; input stopped: {e}"));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let decoder = P1Decoder::new(DecoderOptions {
+            fallback_meter_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
+            decryption: keys,
+        });
+        let link_cfg = cfg.transport(None);
+        let auto = cfg.preset == P1Preset::Auto && matches!(link_cfg.endpoint, Endpoint::Serial(_));
+        let st = State {
+            health: LinkHealth::new(&cfg.name, &link_cfg),
+            cfg,
+            tx,
+            decoder,
+            last_telegram: None,
+            interval: DEFAULT_INTERVAL,
+            rejected_in_burst: 0,
+            consecutive_rejects: 0,
+            cap: RateCap::new(Instant::now().into_std()),
+            status,
+        };
+        Some((st, auto))
+    }
+}
+
 /// Run one P1 input forever, reporting its health into `status`.
-pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>, status: Arc<InputStatus>) {
-    let keys = match &cfg.decryption_key {
-        Some(k) => match Keys::from_hex(
-            k.expose(),
-            cfg.authentication_key.as_ref().map(|a| a.expose()),
-        ) {
-            Ok(keys) => Some(keys),
-            Err(e) => {
-                tracing::error!(input = %cfg.name, error = %e, "invalid decryption key; input stopped");
-                status.link_down(&format!("invalid decryption key; input stopped: {e}"));
-                return;
-            }
-        },
-        None => None,
+///
+/// The future is kept for as long as the input runs, for every meter (issue 17: 10 000 of
+/// them), so what is needed only now and then (opening the link, a backoff wait, a request
+/// pulse, waiting for room in a full channel) is boxed for that moment instead of taking room
+/// in it for good (`size_of_val`: 2 872 bytes before, 1 768 after; docs/benchmarks.md
+/// "Stop 10").
+pub async fn run(cfg: Arc<P1Config>, tx: mpsc::Sender<InputEvent>, status: Arc<InputStatus>) {
+    let Some((mut st, auto)) = State::new(cfg, tx, status) else {
+        return;
     };
-    let decoder = P1Decoder::new(DecoderOptions {
-        fallback_meter_id: cfg.meter_id.clone().unwrap_or_else(|| cfg.name.clone()),
-        decryption: keys,
-    });
-    let link_cfg = cfg.transport(None);
-    let mut st = State {
-        health: LinkHealth::new(&cfg.name, &link_cfg),
-        cfg,
-        tx,
-        decoder,
-        last_telegram: None,
-        interval: DEFAULT_INTERVAL,
-        rejected_in_burst: 0,
-        consecutive_rejects: 0,
-        cap: RateCap::new(Instant::now().into_std()),
-        status,
-    };
-    let auto = st.cfg.preset == P1Preset::Auto && matches!(link_cfg.endpoint, Endpoint::Serial(_));
     let mut preset_idx = 0usize;
     let mut detected = !auto;
     // Every open after the first is a reconnect (a preset tried by auto-detection too).
@@ -93,20 +116,24 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>, status: Arc<InputS
         } else {
             st.cfg.preset.line().or(st.cfg.line.map(LineSettings::from))
         };
-        let spec = st.cfg.transport(line);
-        let opened = crate::transport::open(&spec).await;
-        let mut link = match opened {
+        // In a block: the link's description is not kept while the link runs.
+        let opened = {
+            let spec = st.cfg.transport(line);
+            let opened = Box::pin(crate::transport::open(&spec)).await;
+            opened.map(|l| (l, super::line_in_use(&spec)))
+        };
+        let (mut link, in_use) = match opened {
             Ok(l) => l,
             Err(e) => {
                 st.status.link_down(&format!("cannot open P1 input: {e}"));
                 let delay = st.health.fault("cannot open P1 input", &e.to_string());
-                tokio::time::sleep(delay).await;
+                Box::pin(tokio::time::sleep(delay)).await;
                 continue;
             }
         };
         // The backoff is not reset here: a relay that accepts and closes at once is a
         // failing link; only a telegram resets it (`LinkHealth::data`).
-        st.status.link_up(super::line_in_use(&spec), first_open);
+        st.status.link_up(in_use, first_open);
         first_open = false;
         if !detected {
             if let Some(l) = line {
@@ -124,7 +151,7 @@ pub async fn run(cfg: P1Config, tx: mpsc::Sender<InputEvent>, status: Arc<InputS
             End::LinkLost(why) => {
                 st.status.link_down(&format!("P1 input lost: {why}"));
                 let delay = st.health.fault("P1 input lost", &why);
-                tokio::time::sleep(delay).await;
+                Box::pin(tokio::time::sleep(delay)).await;
             }
             End::Idle => {
                 st.status.link_down(&format!(
@@ -165,26 +192,52 @@ async fn read_loop(
         && st.cfg.request_line != crate::config::RequestLine::None;
     let mut next_pulse = Instant::now();
     st.decoder.reset();
+    // One timer per connection, moved only when it fires early or must fire sooner: a
+    // telegram pushes the deadline back every second, and a timer set and cancelled around
+    // every read cost a timer-wheel insert and removal per read (issue 17).
+    let mut armed = if pulse {
+        deadline.min(next_pulse)
+    } else {
+        deadline
+    };
+    let timer = tokio::time::sleep_until(armed);
+    tokio::pin!(timer);
     loop {
         let wake = if pulse {
             deadline.min(next_pulse)
         } else {
             deadline
         };
+        if wake < armed {
+            timer.as_mut().reset(wake);
+            armed = wake;
+        }
         // Bytes go straight from the thread's shared read buffer into the decoder (the
         // decoder keeps the telegram): no buffer per input (`Link::read_with`, issue 17).
         let decoder = &mut st.decoder;
-        let read = tokio::time::timeout_at(wake, link.read_with(|b| decoder.push(b))).await;
+        let read = tokio::select! {
+            biased;
+            r = link.read_with(|b| decoder.push(b)) => Some(r),
+            () = &mut timer => None,
+        };
         let n = match read {
-            Err(_) if pulse && Instant::now() >= next_pulse && Instant::now() < deadline => {
-                // Kamstrup 162 and other DSMR 2.2 meters send one telegram per request pulse.
-                let _ = link.set_request_line(st.cfg.request_line, false);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let _ = link.set_request_line(st.cfg.request_line, true);
-                next_pulse = deadline_after(Instant::now(), st.cfg.request_interval);
+            None if Instant::now() < wake => {
+                // Armed for an earlier deadline that telegrams have since moved back.
+                timer.as_mut().reset(wake);
+                armed = wake;
                 continue;
             }
-            Err(_) => {
+            None if pulse && Instant::now() >= next_pulse && Instant::now() < deadline => {
+                // Kamstrup 162 and other DSMR 2.2 meters send one telegram per request pulse.
+                let _ = link.set_request_line(st.cfg.request_line, false);
+                Box::pin(tokio::time::sleep(Duration::from_millis(100))).await;
+                let _ = link.set_request_line(st.cfg.request_line, true);
+                next_pulse = deadline_after(Instant::now(), st.cfg.request_interval);
+                armed = deadline.min(next_pulse);
+                timer.as_mut().reset(armed);
+                continue;
+            }
+            None => {
                 if *detected {
                     return End::Idle;
                 }
@@ -196,13 +249,36 @@ async fn read_loop(
                 }
                 return End::WrongSettings;
             }
-            Ok(Ok(0)) => return End::LinkLost("end of stream".into()),
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return End::LinkLost(e.to_string()),
+            Some(Ok(0)) => return End::LinkLost("end of stream".into()),
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return End::LinkLost(e.to_string()),
         };
         bytes_seen += n;
-        let now_ts = Timestamp::now_utc();
-        while let Some(ev) = st.decoder.next_event(now_ts) {
+        let mut now_ts = Timestamp::now_utc();
+        loop {
+            // Room in the channel first, then the telegram is decoded: while the bridge is
+            // behind (10 000 meters connecting at once), a waiting input holds its telegram's
+            // bytes, not the readings decoded from them (≈ 5 KB per meter at the start-up
+            // peak, issue 17), and the bytes after them stay in the socket. The permit is held
+            // only while this input decodes, never while it waits for its meter.
+            let permit = match st.tx.try_reserve() {
+                Ok(p) => p,
+                // Boxed only while waiting: kept in the connection's future it took 300 bytes
+                // per input.
+                Err(TrySendError::Full(())) => match Box::pin(st.tx.reserve()).await {
+                    Ok(p) => {
+                        now_ts = Timestamp::now_utc();
+                        p
+                    }
+                    Err(_) => return End::LinkLost("bridge shutting down".into()),
+                },
+                Err(TrySendError::Closed(())) => {
+                    return End::LinkLost("bridge shutting down".into())
+                }
+            };
+            let Some(ev) = st.decoder.next_event(now_ts) else {
+                break;
+            };
             match ev {
                 P1Event::Telegram(t) => {
                     st.health.data();
@@ -241,9 +317,7 @@ async fn read_loop(
                         interval: st.interval,
                         raw: Some(t.raw),
                     };
-                    if st.tx.send(event).await.is_err() {
-                        return End::LinkLost("bridge shutting down".into());
-                    }
+                    permit.send(event);
                 }
                 P1Event::Rejected(r) => {
                     st.status.rejected(r.reason.key(), &r.to_string());
