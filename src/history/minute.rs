@@ -103,7 +103,12 @@ impl Acc {
             };
             return true;
         }
-        let v = if scale > self.scale {
+        // A quantity keeps its scale from one reading to the next (a DSMR object has a fixed
+        // number of decimals, DSMR 5.0.2 §6.4 value formats), so the usual case skips the
+        // 128-bit rescale (≈ 1 700 instructions per telegram, issue 17).
+        let v = if scale == self.scale {
+            v
+        } else if scale > self.scale {
             if !self.set_scale(scale) {
                 return false;
             }
