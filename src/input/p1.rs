@@ -100,7 +100,7 @@ impl State {
 /// The future is kept for as long as the input runs, for every meter (issue 17: 10 000 of
 /// them), so what is needed only now and then (opening the link, a backoff wait, a request
 /// pulse, waiting for room in a full channel) is boxed for that moment instead of taking room
-/// in it for good (`size_of_val`: 2 872 bytes before, 1 768 after; docs/benchmarks.md
+/// in it for good (`size_of_val`: 2 872 bytes before, ≈ 1 400 after; docs/benchmarks.md
 /// "Stop 10").
 pub async fn run(cfg: Arc<P1Config>, tx: mpsc::Sender<InputEvent>, status: Arc<InputStatus>) {
     let Some((mut st, auto)) = State::new(cfg, tx, status) else {
