@@ -42,6 +42,20 @@ async fn wait_status(
     }
 }
 
+/// CPU time this process has used, user and system (`/proc/self/stat` fields 14 and 15, in
+/// clock ticks of 1/100 s: `proc(5)`).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime 15.
+    Duration::from_millis((f[11] + f[12]) * 10)
+}
+
 /// The same telegram with a wrong CRC: the first hex digit after `!` changed.
 fn with_bad_crc(mut telegram: Vec<u8>) -> Vec<u8> {
     let bang = telegram.iter().rposition(|&b| b == b'!').expect("a '!'");
@@ -152,6 +166,112 @@ async fn p1_on_a_serial_port_shows_its_line_settings() {
     assert!(s.detail.connected);
     assert_eq!(s.detail.line_settings.as_deref(), Some("115200 8N1"));
     drop(input);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = pty.join();
+}
+
+/// The idle watchdog counts from the last telegram, not the first (one timer per connection,
+/// moved back lazily: `input::p1`): telegrams every 400 ms for 3.2 s with a 2 s idle timeout
+/// keep the link up past the first deadline, and once the relay falls silent the link is
+/// dropped as idle no sooner than 2 s after the last telegram, then reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_idle_timeout_counts_from_the_last_telegram() {
+    let (listener, addr) = loopback_listener().await.expect("listener");
+    let last_write = Arc::new(std::sync::Mutex::new(None::<tokio::time::Instant>));
+    let lw = last_write.clone();
+    let relay = tokio::spawn(async move {
+        let mut meter = DsmrMeter::new(Flavour::Dsmr5, CLOCK, 1);
+        let (mut sock, _) = listener.accept().await.expect("first connection");
+        for _ in 0..8 {
+            sock.write_all(&meter.telegram(1)).await.expect("write");
+            *lw.lock().unwrap() = Some(tokio::time::Instant::now());
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        // Silent, connection held: only the watchdog can end it.
+        let (_second, _) = listener.accept().await.expect("second connection");
+        std::future::pending::<()>().await;
+        drop(sock);
+    });
+    let cfg = config(&format!(
+        "{{name: p1, type: p1, host: 127.0.0.1, port: {}, idle_timeout: 2s}}",
+        addr.port()
+    ));
+    let statuses = Arc::new(InputStatuses::default());
+    let (tx, mut rx) = mpsc::channel::<InputEvent>(64);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let input = meter2mqtt::input::spawn(&cfg.inputs[0], &tx, &statuses);
+    let first = wait_status(&statuses, "p1", "first telegram", |s| s.accepted >= 1).await;
+    assert!(first.detail.connected);
+    // Past the first telegram's deadline while telegrams still arrive: still the first link.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let s = statuses.get("p1").expect("status");
+    assert!(s.detail.connected, "dropped while telegrams arrive: {s:#?}");
+    assert_eq!(s.detail.reconnects, 0, "{s:#?}");
+    let s = wait_status(&statuses, "p1", "idle link dropped", |s| {
+        s.detail.reconnects >= 1
+            || s.detail
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("idle timeout"))
+    })
+    .await;
+    let quiet = last_write
+        .lock()
+        .unwrap()
+        .map(|t| t.elapsed())
+        .expect("telegrams written");
+    assert!(
+        quiet >= Duration::from_millis(1900),
+        "idle after {quiet:?} of silence: {s:#?}"
+    );
+    assert_eq!(s.accepted, 8, "{s:#?}");
+    let s = wait_status(&statuses, "p1", "reconnected", |s| {
+        s.detail.reconnects >= 1 && s.detail.connected
+    })
+    .await;
+    assert_eq!(s.detail.reconnects, 1, "{s:#?}");
+    drop(input);
+    relay.abort();
+    drain.abort();
+}
+
+/// Request pulses (`request_mode: pulse`, Kamstrup 162 and other DSMR 2.2 meters) share the
+/// connection's one timer with the idle watchdog: on a real pseudo-terminal, with pulses due
+/// every second between the meter's telegrams, every telegram is still read and the link
+/// stays up (a pty has no RTS line; the pulse's failure to set it is ignored, as on a cable
+/// without the pin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_request_pulses_do_not_disturb_reading() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let meter = DsmrMeter::new(Flavour::Dsmr5, CLOCK, 1);
+    let (path, pty) = dsmr_on_pty(
+        meter,
+        Duration::from_millis(300),
+        Arc::new(SimStats::default()),
+        stop.clone(),
+    )
+    .expect("pty");
+    let cfg = config(&format!(
+        "{{name: p1, type: p1, device: {}, preset: dsmr5, request_line: rts, request_mode: pulse, request_interval: 1s, idle_timeout: 2s}}",
+        path.display()
+    ));
+    let statuses = Arc::new(InputStatuses::default());
+    let (tx, mut rx) = mpsc::channel::<InputEvent>(64);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let cpu_before = process_cpu();
+    let input = meter2mqtt::input::spawn(&cfg.inputs[0], &tx, &statuses);
+    // 3.5 s: three pulses and one idle timeout's worth of time, ≈ 11 telegrams.
+    let s = wait_status(&statuses, "p1", "telegrams between pulses", |s| {
+        s.accepted >= 10
+    })
+    .await;
+    // A timer left fired after a pulse would wake the input in a loop: a core for 3 s.
+    let cpu = process_cpu() - cpu_before;
+    assert!(cpu < Duration::from_secs(1), "{cpu:?} of CPU in ≈ 3.5 s");
+    assert!(s.detail.connected, "{s:#?}");
+    assert_eq!(s.detail.reconnects, 0, "{s:#?}");
+    drop(input);
+    drain.abort();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = pty.join();
 }

@@ -194,12 +194,9 @@ async fn read_loop(
     st.decoder.reset();
     // One timer per connection, moved only when it fires early or must fire sooner: a
     // telegram pushes the deadline back every second, and a timer set and cancelled around
-    // every read cost a timer-wheel insert and removal per read (issue 17).
-    let mut armed = if pulse {
-        deadline.min(next_pulse)
-    } else {
-        deadline
-    };
+    // every read cost a timer-wheel insert and removal per read (issue 17). Set sooner at
+    // the top of the loop when a request pulse is due first.
+    let mut armed = deadline;
     let timer = tokio::time::sleep_until(armed);
     tokio::pin!(timer);
     loop {
