@@ -172,7 +172,8 @@ pub async fn run_controlled(
 ) -> Result<RunSummary, StartError> {
     let (tx, rx) = mpsc::channel::<InputEvent>(1024);
     let statuses = Arc::new(InputStatuses::default());
-    let mut inputs = reload::Inputs::start(&cfg, tx, statuses.clone());
+    let cfg = Arc::new(cfg);
+    let mut inputs = reload::Inputs::start(cfg.clone(), tx, statuses.clone());
     let summary = tokio::select! {
         summary = run_with_events(&cfg, rx, statuses, shutdown) => summary,
         never = inputs.serve(control) => match never {},

@@ -46,7 +46,10 @@ pub(super) struct Inputs {
     /// registered when it (re)starts and removed when a reload drops it.
     statuses: Arc<InputStatuses>,
     running: Vec<Running>,
-    current: Config,
+    /// The configuration the inputs run with, shared with the bridge that runs the outputs
+    /// from it (one copy, not two: ≈ 370 bytes per P1 input, issue 17); a reload that changes
+    /// the inputs makes its own.
+    current: Arc<Config>,
     started: Instant,
     reloads: u64,
 }
@@ -94,7 +97,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
 impl Inputs {
     /// Start every input of `cfg`.
     pub(super) fn start(
-        cfg: &Config,
+        cfg: Arc<Config>,
         tx: mpsc::Sender<InputEvent>,
         statuses: Arc<InputStatuses>,
     ) -> Inputs {
@@ -110,7 +113,7 @@ impl Inputs {
             tx,
             statuses,
             running,
-            current: cfg.clone(),
+            current: cfg,
             started: Instant::now(),
             reloads: 0,
         }
@@ -169,7 +172,7 @@ impl Inputs {
             "configuration reloaded"
         );
         // Keep the running sections; take the new inputs.
-        self.current.inputs = new.inputs;
+        Arc::make_mut(&mut self.current).inputs = new.inputs;
     }
 
     /// One line saying what runs.
@@ -243,7 +246,7 @@ mod tests {
     #[tokio::test]
     async fn reload_restarts_only_what_changed() {
         let (tx, _rx) = mpsc::channel(8);
-        let mut inputs = Inputs::start(&cfg(BASE), tx, Arc::default());
+        let mut inputs = Inputs::start(Arc::new(cfg(BASE)), tx, Arc::default());
         let id = |inputs: &Inputs, name: &str| {
             inputs
                 .running
@@ -272,7 +275,7 @@ mod tests {
     async fn reload_registers_and_removes_statuses() {
         let (tx, _rx) = mpsc::channel(8);
         let statuses = Arc::new(InputStatuses::default());
-        let mut inputs = Inputs::start(&cfg(BASE), tx, statuses.clone());
+        let mut inputs = Inputs::start(Arc::new(cfg(BASE)), tx, statuses.clone());
         let names = |s: &InputStatuses| -> Vec<String> {
             s.snapshot().into_iter().map(|s| s.name).collect()
         };
