@@ -34,10 +34,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, QoS, Request, SubscribeFilter};
+use rumqttc::{AsyncClient, QoS, SubscribeFilter};
 use tokio::sync::Notify;
 
+mod direct;
 mod message;
+mod resend;
+use direct::Route;
 pub use message::{Kind, Message};
 
 /// The delivery guarantee for everything the bridge publishes (`mqtt.qos`).
@@ -88,6 +91,7 @@ struct Handed {
     /// Per-connection messages (the `online` status) are not resent on the next connection,
     /// which publishes its own.
     requeue: bool,
+    route: Route,
 }
 
 struct Inner {
@@ -103,6 +107,12 @@ struct Inner {
     /// Topics subscribed in the broker's current session for us; a persistent session keeps
     /// them across reconnects, so changes made while disconnected are applied on reconnect.
     at_broker: Vec<String>,
+    /// QoS 1: the connection task writes messages itself ([`Outbox::write_directly`]).
+    direct: bool,
+    /// How many of `unacked` are [`Route::Ready`]: always its last ones.
+    ready: usize,
+    /// How many of `unacked` went through rumqttc's channel and have no packet id yet.
+    in_channel: usize,
 }
 
 /// QoS 1: how many messages may be handed to the client before their PUBACKs come back.
@@ -144,6 +154,9 @@ impl Outbox {
                 delivered: 0,
                 subscriptions: Vec::new(),
                 at_broker: Vec::new(),
+                direct: false,
+                ready: 0,
+                in_channel: 0,
             })),
             room: Arc::new(Notify::new()),
         }
@@ -286,8 +299,16 @@ impl Outbox {
         if resent {
             return;
         }
-        if let Some(h) = inner.unacked.iter_mut().find(|h| h.pkid.is_none()) {
-            h.pkid = Some(pkid);
+        let Some(h) = inner
+            .unacked
+            .iter_mut()
+            .find(|h| h.pkid.is_none() && h.route != Route::Ready)
+        else {
+            return;
+        };
+        h.pkid = Some(pkid);
+        if h.route == Route::Channel {
+            inner.in_channel = inner.in_channel.saturating_sub(1);
         }
     }
 
@@ -335,47 +356,6 @@ impl Outbox {
         drop(inner);
         self.room.notify_waiters();
     }
-
-    /// QoS 2, after a connection error: put rumqttc's resend list back in the order the
-    /// messages were first sent and mark the PUBLISHes as resent.
-    ///
-    /// MQTT 3.1.1 §4.6 requires resending in the original order, and Mosquitto delivers a
-    /// QoS 2 message when its PUBREL arrives, so the PUBRELs must keep that order too.
-    /// rumqttc 0.25 (`MqttState::clean`) lists PUBLISHes from the last PUBACK'd id on (never
-    /// moved by QoS 2) and then PUBRELs by id, which reorders both once the ids wrap around.
-    /// §3.3.1.1 requires DUP = 1 on a resent PUBLISH, which rumqttc does not set. Requests that
-    /// were never sent (packet id 0, or not a publish) keep their order after the resends.
-    /// Returns how many PUBLISHes and PUBRELs will be resent.
-    pub(super) fn order_resends(&self, pending: &mut VecDeque<Request>) -> (usize, usize) {
-        let inner = self.lock();
-        let first_sent = |req: &Request| {
-            let (pkid, released) = match req {
-                Request::Publish(p) if p.pkid != 0 => (p.pkid, false),
-                Request::PubRel(r) => (r.pkid, true),
-                _ => return usize::MAX,
-            };
-            inner
-                .unacked
-                .iter()
-                .position(|h| h.pkid == Some(pkid) && h.released == released)
-                .unwrap_or(usize::MAX)
-        };
-        let mut list: Vec<Request> = pending.drain(..).collect();
-        list.sort_by_cached_key(first_sent);
-        let (mut publishes, mut pubrels) = (0, 0);
-        for req in &mut list {
-            match req {
-                Request::Publish(p) if p.pkid != 0 => {
-                    p.dup = true;
-                    publishes += 1;
-                }
-                Request::PubRel(_) => pubrels += 1,
-                _ => {}
-            }
-        }
-        pending.extend(list);
-        (publishes, pubrels)
-    }
 }
 
 /// Count a dropped reading; log the first and then at every power of two. Dropping happens
@@ -395,6 +375,8 @@ fn note_dropped(inner: &mut Inner) {
 /// Unfinished messages back to the front of the queue, in their order; beyond the bound the
 /// oldest readings are dropped (never control messages).
 fn requeue_unacked(inner: &mut Inner) {
+    inner.ready = 0;
+    inner.in_channel = 0;
     let unacked: Vec<Handed> = inner.unacked.drain(..).collect();
     for h in unacked.into_iter().rev() {
         if h.requeue {
@@ -443,10 +425,24 @@ fn sync_subscriptions(inner: &mut Inner) {
 /// client did not take comes back (`Err`). Taken by value: the books keep this one and the
 /// client gets the only copy (a publish used to be copied twice here, topic and payload
 /// each time: 4 allocations and ≈ 2 KB of copying per state at 20 000 states/s, issue 17).
+///
+/// With [`Outbox::write_directly`] on and something unacknowledged, the message waits in the
+/// books for the connection task instead.
 fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> Result<(), Message> {
     let Some(client) = &inner.client else {
         return Err(msg);
     };
+    if inner.direct && !inner.unacked.is_empty() {
+        inner.unacked.push_back(Handed {
+            msg,
+            pkid: None,
+            released: false,
+            requeue,
+            route: Route::Ready,
+        });
+        inner.ready += 1;
+        return Ok(());
+    }
     match client.try_publish(
         msg.topic.clone(),
         inner.delivery.qos(),
@@ -459,7 +455,9 @@ fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> Result<(), Message> {
                 pkid: None,
                 released: false,
                 requeue,
+                route: Route::Channel,
             });
+            inner.in_channel += 1;
             Ok(())
         }
         Err(_) => Err(msg),

@@ -1,6 +1,7 @@
 use rumqttc::{PubRel, Publish};
 
 use super::*;
+use rumqttc::Request;
 
 fn handed(topic: &str, pkid: Option<u16>, released: bool, requeue: bool) -> Handed {
     Handed {
@@ -8,6 +9,7 @@ fn handed(topic: &str, pkid: Option<u16>, released: bool, requeue: bool) -> Hand
         pkid,
         released,
         requeue,
+        route: Route::Channel,
     }
 }
 
@@ -211,4 +213,54 @@ fn nothing_is_dropped_while_connected() {
     // The books are requeued (not the per-connection `online`); readings beyond the bound go.
     assert_eq!(queued(&o), ["config", "r/8", "r/9"]);
     assert_eq!(o.stats().dropped, 8);
+}
+
+/// QoS 1 with direct writes: the first message while nothing is unacknowledged goes through
+/// rumqttc's channel, the rest wait for the connection task, which gets them only once the
+/// channel's message is sent (packet ids follow the books' order) and then in order; the
+/// books give each the id of its own `Outgoing::Publish`; a disconnect requeues them all.
+#[test]
+fn direct_writes_keep_the_books_order() {
+    let o = Outbox::new(100);
+    o.write_directly();
+    let (client, _eventloop) = client();
+    o.on_connected(client, "status", false);
+    o.publish(Message::retained("a".into(), "1"));
+    o.publish(Message::reading("b".into(), "2"));
+    o.publish(Message::reading("c".into(), "3"));
+    assert_eq!(books(&o), ["status", "a", "b", "c"]);
+    // `status` is still in the channel: nothing may overtake it.
+    assert_eq!(o.direct_ready(), 0);
+    assert!(o.next_direct().is_none());
+    o.on_outgoing_publish(1);
+    assert_eq!(o.direct_ready(), 3);
+    let a = o.next_direct().expect("a is ready");
+    assert_eq!(
+        (a.topic.as_str(), &a.payload[..], a.retain),
+        ("a", &b"1"[..], true)
+    );
+    o.on_outgoing_publish(2);
+    o.on_puback(1);
+    let b = o.next_direct().expect("b is ready");
+    assert_eq!(b.topic, "b");
+    o.on_outgoing_publish(3);
+    o.on_puback(3);
+    let pkids: Vec<_> = o.lock().unacked.iter().map(|h| h.pkid).collect();
+    assert_eq!(pkids, [Some(2), None]);
+    assert_eq!(o.direct_ready(), 1);
+    o.on_disconnected();
+    assert_eq!(queued(&o), ["a", "c"]);
+    assert_eq!((o.direct_ready(), o.stats().delivered), (0, 2));
+}
+
+/// QoS 2 keeps every message on rumqttc's channel (its session owns the resends).
+#[test]
+fn exactly_once_never_writes_directly() {
+    let o = Outbox::with_delivery(10, Delivery::ExactlyOnce);
+    o.write_directly();
+    let (client, _eventloop) = client();
+    o.on_connected(client, "status", false);
+    o.publish(Message::reading("r".into(), "x"));
+    assert_eq!(books(&o), ["status", "r"]);
+    assert_eq!(o.direct_ready(), 0);
 }
