@@ -432,36 +432,30 @@ fn hand(inner: &mut Inner, msg: Message, requeue: bool) -> Result<(), Message> {
     let Some(client) = &inner.client else {
         return Err(msg);
     };
-    if inner.direct && !inner.unacked.is_empty() {
-        inner.unacked.push_back(Handed {
-            msg,
-            pkid: None,
-            released: false,
-            requeue,
-            route: Route::Ready,
-        });
+    let route = if inner.direct && !inner.unacked.is_empty() {
         inner.ready += 1;
-        return Ok(());
-    }
-    match client.try_publish(
-        msg.topic.clone(),
-        inner.delivery.qos(),
-        msg.retain,
-        msg.payload.clone(),
-    ) {
-        Ok(()) => {
-            inner.unacked.push_back(Handed {
-                msg,
-                pkid: None,
-                released: false,
-                requeue,
-                route: Route::Channel,
-            });
-            inner.in_channel += 1;
-            Ok(())
+        Route::Ready
+    } else {
+        let sent = client.try_publish(
+            msg.topic.clone(),
+            inner.delivery.qos(),
+            msg.retain,
+            msg.payload.clone(),
+        );
+        if sent.is_err() {
+            return Err(msg);
         }
-        Err(_) => Err(msg),
-    }
+        inner.in_channel += 1;
+        Route::Channel
+    };
+    inner.unacked.push_back(Handed {
+        msg,
+        pkid: None,
+        released: false,
+        requeue,
+        route,
+    });
+    Ok(())
 }
 
 fn pump(inner: &mut Inner) {

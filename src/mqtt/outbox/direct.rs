@@ -3,7 +3,7 @@
 
 use rumqttc::Publish;
 
-use super::{Delivery, Outbox};
+use super::{Delivery, Inner, Outbox};
 
 /// How a handed message reaches the connection ([`Outbox::write_directly`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +33,7 @@ impl Outbox {
 
     /// How many messages [`next_direct`](Self::next_direct) has now.
     pub(in crate::mqtt) fn direct_ready(&self) -> usize {
-        let inner = self.lock();
-        if inner.in_channel > 0 {
-            0
-        } else {
-            inner.ready
-        }
+        ready_now(&self.lock())
     }
 
     /// The next message for the connection task to write itself, in the books' order; none
@@ -46,7 +41,7 @@ impl Outbox {
     /// ids are matched to the books in the order the messages are sent).
     pub(in crate::mqtt) fn next_direct(&self) -> Option<Publish> {
         let mut inner = self.lock();
-        if inner.ready == 0 || inner.in_channel > 0 {
+        if ready_now(&inner) == 0 {
             return None;
         }
         let at = inner.unacked.len().checked_sub(inner.ready)?;
@@ -57,5 +52,15 @@ impl Outbox {
         let mut publish = Publish::new(h.msg.topic.clone(), qos, h.msg.payload.clone());
         publish.retain = h.msg.retain;
         Some(publish)
+    }
+}
+
+/// The ready messages the connection task may write now: none while one handed to rumqttc's
+/// channel is unsent.
+fn ready_now(inner: &Inner) -> usize {
+    if inner.in_channel > 0 {
+        0
+    } else {
+        inner.ready
     }
 }
