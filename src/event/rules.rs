@@ -14,9 +14,11 @@
 //! guard's hints (the values of an earlier run) come from the outputs at start
 //! ([`Rules::seed`]), so the rules never import an output.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
 
 use super::{CounterHint, Event, Hints, InputEvent, MeterReading, RawTelegram};
 use crate::guard::{Guard, Verdict};
@@ -43,7 +45,9 @@ struct MeterState {
 /// See the module docs.
 pub struct Rules {
     s: RulesSettings,
-    meters: BTreeMap<String, MeterState>,
+    /// By meter id. A hash lookup per reading: a B-tree of 10 000 string keys compared ≈ 40
+    /// ids per lookup, each a cache miss (issue 17); first-seen order keeps `on_tick` stable.
+    meters: IndexMap<String, MeterState>,
     /// Hints for meters not yet seen in this run.
     hints: HashMap<String, CounterHint>,
     /// Input names, shared by every event of that input (one per configured input).
@@ -68,7 +72,7 @@ impl Rules {
     pub fn new(s: RulesSettings) -> Self {
         Rules {
             s,
-            meters: BTreeMap::new(),
+            meters: IndexMap::new(),
             hints: HashMap::new(),
             inputs: HashSet::new(),
             last_input: None,

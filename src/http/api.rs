@@ -39,7 +39,7 @@ fn segment(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
 pub(crate) async fn meters(State(s): State<Arc<Shared>>, uri: Uri) -> Result<Response, ApiError> {
     no_params(&uri)?;
     // Copy the entries (reference counts) under the lock, build the JSON after it.
-    let entries: Vec<_> = s.store().meters.values().cloned().collect();
+    let entries = s.store().meters_by_id();
     let meters: Vec<Value> = entries.iter().map(|e| meter_json(&s.naming, e)).collect();
     Ok(json::response(StatusCode::OK, &json!({ "meters": meters })))
 }
@@ -69,6 +69,9 @@ pub(crate) async fn inputs(State(s): State<Arc<Shared>>, uri: Uri) -> Result<Res
                 .entry(e.input.to_string())
                 .or_default()
                 .push(id.clone());
+        }
+        for ids in by_input.values_mut() {
+            ids.sort_unstable();
         }
         let raw_at: std::collections::BTreeMap<String, u64> = store
             .raw

@@ -187,7 +187,7 @@ pub(crate) fn render(s: &Shared) -> String {
         &labels(&[("version", env!("CARGO_PKG_VERSION"))]),
         "1",
     );
-    let entries: Vec<_> = s.store().meters.values().cloned().collect();
+    let entries = s.store().meters_by_id();
     for e in &entries {
         let id = e.info.id.as_str();
         let meter_labels = labels(&[

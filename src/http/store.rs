@@ -2,9 +2,10 @@
 //! availability, per input the last raw telegram. One entry per meter and per input, each
 //! replaced (never appended to), so memory stays bounded by the number of meters.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
 
 use serde_json::{json, Value};
 
@@ -52,12 +53,23 @@ pub(crate) enum Change<'e> {
 
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    pub meters: BTreeMap<String, MeterEntry>,
-    pub raw: BTreeMap<Arc<str>, RawEntry>,
+    /// By meter id, in first-seen order: one hash lookup per reading (a B-tree of 10 000 ids
+    /// compared ≈ 40 of them per lookup, issue 17). [`Store::meters_by_id`] for listings.
+    pub meters: IndexMap<String, MeterEntry>,
+    /// By input name.
+    pub raw: IndexMap<Arc<str>, RawEntry>,
     full_logged: bool,
 }
 
 impl Store {
+    /// Every meter, ordered by id (what the API and `/metrics` list): copies of the entries
+    /// (reference counts), so the caller builds its answer after the lock.
+    pub fn meters_by_id(&self) -> Vec<MeterEntry> {
+        let mut v: Vec<MeterEntry> = self.meters.values().cloned().collect();
+        v.sort_unstable_by(|a, b| a.info.id.cmp(&b.info.id));
+        v
+    }
+
     /// Take one event in; what changed (for the event stream), if anything.
     pub fn apply<'e>(&mut self, ev: &'e Event, now_ms: u64) -> Option<Change<'e>> {
         match ev {

@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
+
 use super::discovery::{self, DiscoveryContext};
 use super::outbox::Message;
 use super::topics;
@@ -48,11 +50,13 @@ struct MeterState {
     /// announced) have their discovery config out. A count, not a set of keys: with 10 000
     /// meters the sets were ~2 KB each (issue 17).
     discovered: usize,
-    /// The last published state payload (for `republish_all` and `on_change`), its buffer
-    /// reused from one state to the next.
-    last_state: Option<Vec<u8>>,
-    /// Where the values start in `last_state` (after the time): `on_change` compares those.
-    last_values_at: usize,
+    /// The last published reading (for `republish_all` and `on_change`): the event's own
+    /// `Arc`, which the web output keeps as well, so a meter's latest state is not held twice
+    /// (a copy of its payload was ≈ 750 bytes a meter, issue 17). Its payload is written again
+    /// when needed: it is a function of the reading alone (`Reading::write_state_json`).
+    last: Option<Arc<MeterReading>>,
+    /// The length of the last state payload: the next one's buffer is allocated once.
+    last_len: usize,
     last_publish: Option<Instant>,
     /// The newest reading held back by `min_interval` (shared with the event, not copied).
     pending: Option<Arc<MeterReading>>,
@@ -69,7 +73,9 @@ struct NodeMemory {
 /// See the module docs.
 pub struct Publisher {
     s: PublishSettings,
-    meters: BTreeMap<String, MeterState>,
+    /// By meter id: one hash lookup per reading (issue 17), first-seen order for
+    /// `republish_all` and `all_offline`.
+    meters: IndexMap<String, MeterState>,
     /// Each meter's availability as the rules last said it.
     online: HashMap<String, bool>,
     /// Our discovery configs that exist on the broker (read back or published), by node id.
@@ -84,7 +90,7 @@ impl Publisher {
     pub fn new(s: PublishSettings, now: Instant) -> Self {
         Publisher {
             s,
-            meters: BTreeMap::new(),
+            meters: IndexMap::new(),
             online: HashMap::new(),
             retained_discovery: BTreeMap::new(),
             retained_counters: HashMap::new(),
@@ -141,8 +147,8 @@ impl Publisher {
                     quantities: Vec::new(),
                     time_key: false,
                     discovered: 0,
-                    last_state: None,
-                    last_values_at: 0,
+                    last: None,
+                    last_len: 0,
                     last_publish: None,
                     pending: None,
                 }),
@@ -245,8 +251,10 @@ impl Publisher {
                 topics::availability(&self.s.base, id),
                 if online { "online" } else { "offline" },
             ));
-            if let Some(s) = &m.last_state {
-                out.push(Message::reading(topics::state(&self.s.base, id), s.clone()));
+            if let Some(last) = &m.last {
+                let mut payload = Vec::with_capacity(m.last_len);
+                last.reading.write_state_json(&mut payload);
+                out.push(Message::reading(topics::state(&self.s.base, id), payload));
             }
         }
         out
@@ -279,7 +287,7 @@ fn publish_reading(
     retained_discovery: &mut BTreeMap<String, NodeMemory>,
     m: &mut MeterState,
     now: Instant,
-    r: &MeterReading,
+    r: &Arc<MeterReading>,
     out: &mut Vec<Message>,
 ) {
     let reading = &r.reading;
@@ -319,28 +327,28 @@ fn publish_reading(
     }
     // The payload is written once (`Reading::write_state_json`), sized as the last one plus
     // room for values that gained a digit, so it is allocated once.
-    let mut payload = Vec::with_capacity(m.last_state.as_ref().map_or(0, |l| l.len() + 32));
+    let mut payload = Vec::with_capacity(m.last_len + 32);
     let values_at = if distinct {
         reading.write_state_json_distinct(&mut payload)
     } else {
         reading.write_state_json(&mut payload)
     };
     if s.on_change {
-        let same = m
-            .last_state
-            .as_ref()
-            .is_some_and(|last| last.get(m.last_values_at..) == payload.get(values_at..));
+        // The last payload written again (on change only: the default publishes every
+        // reading and needs no copy of it); the values, after the time, are compared.
+        let same = m.last.as_ref().is_some_and(|last| {
+            let mut before = Vec::with_capacity(m.last_len);
+            let before_at = last.reading.write_state_json(&mut before);
+            before.get(before_at..) == payload.get(values_at..)
+        });
         if same {
             return;
         }
     }
     m.last_publish = Some(now);
     m.pending = None;
-    // A copy into the kept buffer (no allocation once it is big enough).
-    let last = m.last_state.get_or_insert_with(Vec::new);
-    last.clear();
-    last.extend_from_slice(&payload);
-    m.last_values_at = values_at;
+    m.last = Some(r.clone());
+    m.last_len = payload.len();
     // Discovery first, so HA has the entity before its first state arrives.
     if m.discovered < m.quantities.len() {
         let first_discovery = m.discovered == 0;

@@ -250,6 +250,28 @@ fn republish_sends_discovery_and_last_state() {
     assert_eq!(out[3].topic, "m2m/E1/state");
 }
 
+/// The state the HA birth republishes is written again from the kept reading (issue 17: no
+/// copy of the payload per meter): byte for byte what was published last, and with
+/// `on_change` a skipped reading does not replace it.
+#[test]
+fn republish_repeats_the_last_published_payload() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.on_change = true;
+    let mut p = Pipeline::new(s, t0);
+    p.on_event(t0, event(reading("1", 1)));
+    let published = p.on_event(t0 + Duration::from_secs(1), event(reading("2", 2)));
+    let last = states(&published);
+    assert_eq!(last.len(), 1);
+    // Same values, another time: not published, so not what a birth repeats.
+    let mut later = reading("2", 2);
+    later.time = Timestamp::new(2024, 1, 1, 0, 0, 5, 60).unwrap();
+    let t2 = t0 + Duration::from_secs(2);
+    assert!(states(&p.on_event(t2, event(later))).is_empty());
+    let again = states(&p.republish_all());
+    assert_eq!(again, last);
+}
+
 /// Issue 18 §4: bridges on `m2m/garage` (nested) and `m2m2` (equal prefix) share the broker;
 /// the bridge on `m2m` never removes their entities nor clears their topics.
 #[test]
