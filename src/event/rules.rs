@@ -18,8 +18,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
-
 use super::{CounterHint, Event, Hints, InputEvent, MeterReading, RawTelegram};
 use crate::guard::{Guard, Verdict};
 use crate::reading::{QuantityDef, Reading, Value};
@@ -45,9 +43,7 @@ struct MeterState {
 /// See the module docs.
 pub struct Rules {
     s: RulesSettings,
-    /// By meter id. A hash lookup per reading: a B-tree of 10 000 string keys compared ≈ 40
-    /// ids per lookup, each a cache miss (issue 17); first-seen order keeps `on_tick` stable.
-    meters: IndexMap<String, MeterState>,
+    meters: super::ByMeter<MeterState>,
     /// Hints for meters not yet seen in this run.
     hints: HashMap<String, CounterHint>,
     /// Input names, shared by every event of that input (one per configured input).
@@ -72,7 +68,7 @@ impl Rules {
     pub fn new(s: RulesSettings) -> Self {
         Rules {
             s,
-            meters: IndexMap::new(),
+            meters: Default::default(),
             hints: HashMap::new(),
             inputs: HashSet::new(),
             last_input: None,

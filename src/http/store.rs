@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 
 use serde_json::{json, Value};
 
-use crate::event::{Event, MeterReading, RawTelegram};
+use crate::event::{ByMeter, Event, MeterReading, RawTelegram};
 use crate::naming::Naming;
 use crate::reading::{Class, MeterInfo, Quantity};
 
@@ -53,11 +53,10 @@ pub(crate) enum Change<'e> {
 
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    /// By meter id, in first-seen order: one hash lookup per reading (a B-tree of 10 000 ids
-    /// compared ≈ 40 of them per lookup, issue 17). [`Store::meters_by_id`] for listings.
-    pub meters: IndexMap<String, MeterEntry>,
-    /// By input name.
-    pub raw: IndexMap<Arc<str>, RawEntry>,
+    /// [`Store::meters_by_id`] for listings.
+    pub meters: ByMeter<MeterEntry>,
+    /// By input name (one per P1 input: as many as meters in a fan-in).
+    pub raw: IndexMap<Arc<str>, RawEntry, foldhash::fast::RandomState>,
     full_logged: bool,
 }
 

@@ -15,12 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
-
 use super::discovery::{self, DiscoveryContext};
 use super::outbox::Message;
 use super::topics;
-use crate::event::{CounterHint, Event, MeterReading};
+use crate::event::{ByMeter, CounterHint, Event, MeterReading};
 use crate::reading::{MeterInfo, Quantity, Value};
 
 /// Publisher settings (from the configuration).
@@ -73,9 +71,7 @@ struct NodeMemory {
 /// See the module docs.
 pub struct Publisher {
     s: PublishSettings,
-    /// By meter id: one hash lookup per reading (issue 17), first-seen order for
-    /// `republish_all` and `all_offline`.
-    meters: IndexMap<String, MeterState>,
+    meters: ByMeter<MeterState>,
     /// Each meter's availability as the rules last said it.
     online: HashMap<String, bool>,
     /// Our discovery configs that exist on the broker (read back or published), by node id.
@@ -90,7 +86,7 @@ impl Publisher {
     pub fn new(s: PublishSettings, now: Instant) -> Self {
         Publisher {
             s,
-            meters: IndexMap::new(),
+            meters: Default::default(),
             online: HashMap::new(),
             retained_discovery: BTreeMap::new(),
             retained_counters: HashMap::new(),
