@@ -163,12 +163,16 @@ fn min_interval_sends_the_newest_when_due() {
     assert!(s[0].contains("\"energy_import_t1\":3"));
 }
 
+fn on_change_pipeline(t0: Instant) -> Pipeline {
+    let mut s = settings();
+    s.on_change = true;
+    Pipeline::new(s, t0)
+}
+
 #[test]
 fn on_change_skips_identical_values() {
     let t0 = Instant::now();
-    let mut s = settings();
-    s.on_change = true;
-    let mut p = Pipeline::new(s, t0);
+    let mut p = on_change_pipeline(t0);
     assert_eq!(states(&p.on_event(t0, event(reading("1", 1)))).len(), 1);
     assert!(states(&p.on_event(t0, event(reading("1", 1)))).is_empty());
     assert_eq!(states(&p.on_event(t0, event(reading("1", 2)))).len(), 1);
@@ -256,9 +260,7 @@ fn republish_sends_discovery_and_last_state() {
 #[test]
 fn republish_repeats_the_last_published_payload() {
     let t0 = Instant::now();
-    let mut s = settings();
-    s.on_change = true;
-    let mut p = Pipeline::new(s, t0);
+    let mut p = on_change_pipeline(t0);
     p.on_event(t0, event(reading("1", 1)));
     let published = p.on_event(t0 + Duration::from_secs(1), event(reading("2", 2)));
     let last = states(&published);
