@@ -16,6 +16,7 @@
 //! FANIN_OUTPUTS=mqtt cargo bench --bench fanin    # MQTT output only (history, HTTP off)
 //! FANIN_HOLD=120 cargo bench --bench fanin        # keep running 120 s after each line
 //! FANIN_LOG=warn,meter2mqtt::history=debug cargo bench --bench fanin  # bridge log to a file
+//! FANIN_QUEUE=1000 cargo bench --bench fanin     # the bridge's mqtt.queue_size
 //! ```
 //!
 //! The bridge runs with its defaults (discovery on, QoS 1, no per-quantity topics, and the
@@ -279,12 +280,16 @@ fn run(n: usize, seconds: u64, bridge_bin: &str) {
 
     // `FANIN_OUTPUTS=mqtt`: MQTT only (history and HTTP off), to see what they cost.
     let others = std::env::var("FANIN_OUTPUTS").map_or(true, |v| v != "mqtt");
+    // `FANIN_QUEUE=<n>`: the bridge's `mqtt.queue_size` (default 10 000), to see what the
+    // discovery burst queued at start costs in memory.
+    let queue =
+        std::env::var("FANIN_QUEUE").map_or(String::new(), |n| format!("  queue_size: {n}\n"));
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("config.yaml");
     std::fs::write(
         &cfg,
         format!(
-            "mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: fanin\n\
+            "mqtt:\n  url: mqtt://127.0.0.1:{port}\n  base_topic: fanin\n{queue}\
              data_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n  enabled: {others}\n\
              history:\n  enabled: {others}\ninputs:\n{inputs}",
             dir.path().display()
