@@ -283,7 +283,24 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Allocations of 1 MiB and more come from `mmap` and go back to the system when freed.
+///
+/// Why: glibc raises its mmap threshold to the size of the last large block freed (the
+/// dynamic threshold of `mallopt(3)`, `M_MMAP_THRESHOLD`), so from the second minute on the
+/// history's minute batch (≈ 14 MB of rows at 10 000 meters) came from the heap, and its room
+/// stayed there: +15 MB of RSS for good after the first minute (issue 17, `docs/benchmarks.md`
+/// "Stop 12"). Setting the threshold turns the dynamic one off. Blocks that large are a few a
+/// minute (the batch, a big API answer), so their `mmap` costs nothing a user would see.
+fn large_allocations_from_mmap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets a parameter of glibc's allocator; no thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    large_allocations_from_mmap();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
