@@ -32,7 +32,7 @@ done
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 
 bin=target/static/x86_64-unknown-linux-gnu/release/meter2mqtt
-scripts/static-build.sh bridge >/dev/null
+scripts/static-build.sh bridge,jemalloc >/dev/null
 [ -x "$bin" ] || fail "no static binary at $bin"
 
 work=$(mktemp -d /tmp/meter2mqtt-container.XXXXXX)

@@ -3,8 +3,9 @@
 # prove it is static (`file`, `ldd`). The Docker image uses the musl target instead (see
 # docker/Dockerfile); this script is for machines where only the glibc target is installed.
 #
-#   scripts/static-build.sh                          # bridge only (production)
-#   scripts/static-build.sh bridge,embedded-broker   # with the demo's embedded broker
+#   scripts/static-build.sh                          # bridge with jemalloc (production)
+#   scripts/static-build.sh bridge                   # bridge with glibc's allocator
+#   scripts/static-build.sh bridge,jemalloc,embedded-broker   # with the demo's embedded broker
 #
 # Caveat of static glibc: broker host names are resolved through glibc's NSS. /etc/hosts
 # works (checked with mqtt://localhost); NSS modules that glibc loads at run time (mdns for
@@ -16,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-features="${1:-bridge}"
+features="${1:-bridge,jemalloc}"
 target=x86_64-unknown-linux-gnu
 # A target dir of its own: different RUSTFLAGS, and no waiting on the lock of target/ while
 # someone else runs cargo test there.

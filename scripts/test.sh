@@ -52,7 +52,7 @@ cargo check --lib --no-default-features
 cargo test --all 2>&1
 # The fully static binary the container and the Pi install ship (skip with SKIP_STATIC=1).
 if [ "${SKIP_STATIC:-0}" != 1 ]; then
-  scripts/static-build.sh bridge
+  scripts/static-build.sh bridge,jemalloc
 fi
 # The images built and run with podman (skip with SKIP_CONTAINER=1).
 if [ "${SKIP_CONTAINER:-0}" != 1 ] && command -v podman >/dev/null 2>&1; then

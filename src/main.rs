@@ -283,6 +283,19 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// jemalloc allocates for the bridge binary (feature `jemalloc`, on by default, x86_64 Linux).
+///
+/// Why: a bridge keeps a few kilobytes of state per meter for as long as it runs, and builds
+/// and frees readings and payloads around it every second. With glibc's allocator the blocks
+/// freed after start-up (10 000 meters connecting at once) stayed as holes between the
+/// long-lived ones: at 10 000 meters 79 MB of a 214 MB heap was free and still resident, and
+/// the resident size of equal runs spread over 183–282 MB. jemalloc groups blocks by size
+/// class and gives whole free pages back: 156 MB, the same in every run (issue 17,
+/// `docs/benchmarks.md` "Stop 13"). Library users and the tests keep the system allocator.
+#[cfg(all(feature = "jemalloc", target_os = "linux", target_arch = "x86_64"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Allocations of 1 MiB and more come from `mmap` and go back to the system when freed.
 ///
 /// Why: glibc raises its mmap threshold to the size of the last large block freed (the
@@ -291,8 +304,13 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 /// stayed there: +15 MB of RSS for good after the first minute (issue 17, `docs/benchmarks.md`
 /// "Stop 12"). Setting the threshold turns the dynamic one off. Blocks that large are a few a
 /// minute (the batch, a big API answer), so their `mmap` costs nothing a user would see.
+/// Only where glibc's allocator is the one in use.
 fn large_allocations_from_mmap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(all(feature = "jemalloc", target_arch = "x86_64"))
+    ))]
     // SAFETY: `mallopt` only sets a parameter of glibc's allocator; no thread runs yet.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
