@@ -34,7 +34,8 @@
 //!
 //! Memory is bounded: one telegram buffer of at most [`MAX_TELEGRAM`] bytes, the bytes pushed
 //! since the last drain (framing happens in `next_event`; a caller that never drains is cut
-//! at 1 MiB), at most [`MAX_QUEUED`] frames, and a cache of at most 256 object codes (6 KiB; 1.5 KiB for a DSMR 5 meter's ≈ 30).
+//! at 1 MiB), at most [`MAX_QUEUED`] frames; and per thread, shared by its decoders, a cache of
+//! at most 256 object codes (6 KiB; 1.5 KiB for a DSMR 5 meter's ≈ 30).
 //!
 //! Each telegram is decoded on its own: nothing of one telegram carries over to the next but
 //! the parsed object codes, the size of its value list and the meters' identities (the same
@@ -253,8 +254,9 @@ pub struct P1Decoder {
     input: Vec<u8>,
     pos: usize,
     finishing: bool,
-    /// Parsed codes and the size of the last value list; nothing else carries over from one
-    /// telegram to the next, and neither changes what a telegram decodes to.
+    /// The size of the last value list and the meters' identities (the parsed codes are kept
+    /// per thread, `parser::ThreadCodes`); nothing else carries over from one telegram to the
+    /// next, and none of it changes what a telegram decodes to.
     caches: telegram::Caches,
 }
 
@@ -270,12 +272,6 @@ impl P1Decoder {
             finishing: false,
             caches: telegram::Caches::default(),
         }
-    }
-
-    /// Heap bytes of the decoder's code cache (sized to the codes its meter sends, bounded;
-    /// see `parser::CodeCache`), for memory tests and figures.
-    pub fn code_cache_bytes(&self) -> usize {
-        self.caches.codes.heap_bytes()
     }
 
     pub fn options(&self) -> &DecoderOptions {

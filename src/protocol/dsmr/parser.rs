@@ -107,8 +107,11 @@ const MAX_CONTINUATION: usize = 8;
 /// idle decoder (most of an input task's future); a meter sends few codes (a DSMR 5 telegram
 /// ≈ 30, Luxembourg's ≈ 65), so the table starts empty and doubles while more than three
 /// quarters full: 64 entries (1.5 KiB) for DSMR 5, 128 for Luxembourg. Bounded at
-/// [`MAX_CODES`] entries: a stream of ever new codes (noise, a broken meter) fills it once,
-/// then codes are parsed without it.
+/// [`MAX_CODES`] entries: a stream of ever new codes (noise, a broken meter) fills it, then it
+/// starts over empty, so the codes sent now are cached again.
+///
+/// Decoders share one per thread ([`ThreadCodes`]): meters send the same few codes, and a
+/// bridge with 10 000 inputs kept 10 000 copies of them (≈ 0.8–1.5 KiB a meter).
 #[derive(Default)]
 pub struct CodeCache {
     /// Open addressing, linear probing; a zero key is an empty slot. Empty or a power of two.
@@ -207,6 +210,9 @@ impl CodeCache {
         let cap = self.entries.len();
         if (self.used + 1) * 4 > cap * 3 {
             if cap >= MAX_CODES {
+                self.entries.fill(EMPTY);
+                self.used = 0;
+                self.place(e);
                 return;
             }
             let old = std::mem::replace(
@@ -232,6 +238,49 @@ impl CodeCache {
             }
             i = (i + 1) & mask;
         }
+    }
+}
+
+thread_local! {
+    /// The code cache of the decoders on this thread (the bridge runs its inputs on one).
+    static THREAD_CODES: std::cell::Cell<Option<CodeCache>> = const { std::cell::Cell::new(None) };
+}
+
+/// This thread's [`CodeCache`], lent to one telegram's parse and put back when dropped.
+///
+/// Why shared: every P1 decoder kept its own cache of the same ≈ 30 codes; at 10 000 meters
+/// that was ≈ 8 MB (issue 17, `docs/benchmarks.md` "Stop 13"). The cache only saves work and
+/// never changes what a telegram decodes to (`tests/dsmr_sequences.rs`), so sharing it
+/// between meters cannot change a reading. A parse that starts while another on the same
+/// thread holds the cache (none does today) gets an empty one; the last one back is kept.
+pub struct ThreadCodes(CodeCache);
+
+impl ThreadCodes {
+    pub fn take() -> Self {
+        let codes = THREAD_CODES.try_with(|c| c.take()).ok().flatten();
+        ThreadCodes(codes.unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for ThreadCodes {
+    type Target = CodeCache;
+
+    fn deref(&self) -> &CodeCache {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ThreadCodes {
+    fn deref_mut(&mut self) -> &mut CodeCache {
+        &mut self.0
+    }
+}
+
+impl Drop for ThreadCodes {
+    fn drop(&mut self) {
+        let codes = std::mem::take(&mut self.0);
+        // Only fails while the thread exits; the cache is then dropped with it.
+        let _ = THREAD_CODES.try_with(|c| c.set(Some(codes)));
     }
 }
 

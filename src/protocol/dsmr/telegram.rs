@@ -4,7 +4,7 @@ use super::crc::{crc16_arc, crc16_arc_crlf, has_bare_lf};
 use super::framer::{declares_crc, End, Frame, Framer};
 use super::identity::Identities;
 use super::mapping::Builder;
-use super::parser::CodeCache;
+use super::parser::ThreadCodes;
 use super::{drop_reason, encrypted, manufacturer, mbus, parser, reject, resync};
 use super::{CrcStatus, DecoderOptions, RejectReason, Rejection, Telegram, TelegramWarning};
 
@@ -16,8 +16,6 @@ use crate::time::Timestamp;
 /// what a new one gives, `tests/dsmr_sequences.rs`).
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
-    /// Object codes already parsed (a meter sends the same codes in every telegram).
-    pub codes: CodeCache,
     /// How many values the last telegram's electricity reading had: its value list is
     /// allocated at that size (a meter's telegrams have the same lines, and a 20-value list of
     /// 800 bytes stays within glibc's per-thread cache where a guess from the length, 40
@@ -206,7 +204,9 @@ fn build(
     // As many values as the telegram before had; else about one per line (lines are 20 to 30
     // bytes) and a few more.
     let mut b = Builder::new(caches.values.unwrap_or(body.len() / 24 + 8));
-    for o in parser::objects(body, &mut caches.codes) {
+    // Object codes already parsed: shared by the decoders of this thread.
+    let mut codes = ThreadCodes::take();
+    for o in parser::objects(body, &mut codes) {
         match o {
             Ok(o) => b.object(&o),
             Err(line) => {
