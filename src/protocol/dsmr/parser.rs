@@ -154,7 +154,8 @@ fn slot(key: [u64; 2], mask: usize) -> usize {
 }
 
 impl CodeCache {
-    /// Heap bytes held (for the memory tests and figures).
+    /// Heap bytes held (for the memory tests).
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.entries)
     }
