@@ -13,6 +13,9 @@
 //! cargo bench --bench fanin                       # N = 1, 1000, 5000, 10000
 //! FANIN_METERS=1,1000 FANIN_SECONDS=20 cargo bench --bench fanin
 //! FANIN_BRIDGE=/path/to/meter2mqtt cargo bench --bench fanin   # another build of the bridge
+//! scripts/static-build.sh && \
+//!   FANIN_BRIDGE=target/static/x86_64-unknown-linux-gnu/release/meter2mqtt \
+//!   cargo bench --bench fanin                     # the static binary (jemalloc), as shipped
 //! FANIN_OUTPUTS=mqtt cargo bench --bench fanin    # MQTT output only (history, HTTP off)
 //! FANIN_HOLD=120 cargo bench --bench fanin        # keep running 120 s after each line
 //! FANIN_LOG=warn,meter2mqtt::history=debug cargo bench --bench fanin  # bridge log to a file

@@ -13,6 +13,8 @@ have file || missing+=(file)
 have openssl || missing+=(openssl)
 # tests/p1_serve.rs: socat reads the re-served P1 stream; Python runs dsmr_parser (below).
 have socat || missing+=(socat)
+# The static binary's jemalloc (feature `jemalloc`): tikv-jemalloc-sys runs configure and make.
+have make || missing+=(make)
 have python3 || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 # The container test (scripts/container-test.sh, issue 16): podman with runc, and a subscriber.

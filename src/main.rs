@@ -283,7 +283,8 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// jemalloc allocates for the bridge binary (feature `jemalloc`, on by default, x86_64 Linux).
+/// jemalloc allocates for the bridge binary (feature `jemalloc`, x86_64 Linux; the static
+/// binary of `scripts/static-build.sh` has it).
 ///
 /// Why: a bridge keeps a few kilobytes of state per meter for as long as it runs, and builds
 /// and frees readings and payloads around it every second. With glibc's allocator the blocks
