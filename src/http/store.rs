@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use indexmap::IndexMap;
-
 use serde_json::{json, Value};
 
-use crate::event::{ByMeter, Event, MeterReading, RawTelegram};
+use crate::event::{ByMeter, Event, FastIndexMap, MeterReading, RawTelegram};
 use crate::naming::Naming;
 use crate::reading::{Class, MeterInfo, Quantity};
 
@@ -56,7 +54,7 @@ pub(crate) struct Store {
     /// [`Store::meters_by_id`] for listings.
     pub meters: ByMeter<MeterEntry>,
     /// By input name (one per P1 input: as many as meters in a fan-in).
-    pub raw: IndexMap<Arc<str>, RawEntry, foldhash::fast::RandomState>,
+    pub raw: FastIndexMap<Arc<str>, RawEntry>,
     full_logged: bool,
 }
 
